@@ -1,0 +1,336 @@
+/*
+ * cfg.c - the configuration table and its three readers: YAML file,
+ * command line, reload (see cfg.h).
+ */
+#include "cfg.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "log.h"
+
+enum cfg_type {
+	CFG_STR,       /* any string */
+	CFG_ADDR,      /* HOST:PORT, or "" when optional */
+	CFG_INT,       /* int64 within [min, max] */
+	CFG_BOOL,      /* true/false/yes/no/on/off/1/0 */
+	CFG_LOGLEVEL,  /* debug|info|warn|error */
+};
+
+#define CFG_RELOAD 0x1   /* applied by SIGHUP without restart */
+#define CFG_ATOMIC 0x2   /* the field is an _Atomic int64_t */
+
+struct cfg_entry {
+	const char *key;
+	enum cfg_type type;
+	size_t offset;
+	unsigned flags;
+	const char *def;
+	int64_t min, max;
+	const char *help;
+};
+
+#define F(field) offsetof(struct cfg, field)
+
+static const struct cfg_entry cfg_table[] = {
+	{"listen", CFG_ADDR, F(listen), 0, "127.0.0.1:27017", 0, 0,
+	 "address the clients connect to"},
+	{"unix_socket", CFG_STR, F(unix_socket), 0, "", 0, 0,
+	 "path of an additional unix-socket listener (empty: none)"},
+	{"mongo_uri", CFG_STR, F(mongo_uri), 0, "", 0, 0,
+	 "MongoDB upstream URI (single host or replica set; tls=true for TLS) [required]"},
+	{"advertise", CFG_STR, F(advertise), 0, "", 0, 0,
+	 "HOST:PORT that hello replies announce to drivers (default: listen)"},
+	{"admin", CFG_ADDR, F(admin), 0, "127.0.0.1:9187", 0, 0,
+	 "address of the admin HTTP endpoint (/metrics, /healthz); empty: off"},
+	{"pg", CFG_STR, F(pg), 0, "", 0, 0, "PostgreSQL conninfo"},
+	{"redis", CFG_STR, F(redis), 0, "", 0, 0, "Redis URL, redis://HOST:PORT"},
+	{"mapping", CFG_STR, F(mapping), 0, "", 0, 0, "mapping spec file"},
+	{"workers", CFG_INT, F(workers), 0, "0", 0, 64, "event-loop threads (0: one per core)"},
+	{"max_message_bytes", CFG_INT, F(max_message_bytes), CFG_RELOAD | CFG_ATOMIC, "48000000",
+	 1024, 48000000, "largest wire message accepted from a client or upstream"},
+	{"connect_timeout_ms", CFG_INT, F(connect_timeout_ms), CFG_RELOAD | CFG_ATOMIC, "5000", 1,
+	 600000, "upstream connect (and TLS handshake) timeout"},
+	{"idle_timeout_ms", CFG_INT, F(idle_timeout_ms), CFG_RELOAD | CFG_ATOMIC, "0", 0,
+	 86400000, "close a client idle this long (0: never)"},
+	{"frame_timeout_ms", CFG_INT, F(frame_timeout_ms), CFG_RELOAD | CFG_ATOMIC, "30000", 1,
+	 3600000, "a message whose first byte arrived must be complete within this"},
+	{"drain_timeout_ms", CFG_INT, F(drain_timeout_ms), CFG_RELOAD | CFG_ATOMIC, "10000", 0,
+	 3600000, "on SIGTERM, how long in-flight requests may finish"},
+	{"log.level", CFG_LOGLEVEL, F(log_level), CFG_RELOAD, "info", 0, 0,
+	 "debug, info, warn or error"},
+	{"log.file", CFG_STR, F(log_file), CFG_RELOAD, "", 0, 0,
+	 "JSON-lines log file (empty: stderr); reopened on reload"},
+	{"tls.cert_file", CFG_STR, F(tls_cert_file), 0, "", 0, 0,
+	 "client-facing TLS certificate (PEM); enables TLS"},
+	{"tls.key_file", CFG_STR, F(tls_key_file), 0, "", 0, 0, "client-facing TLS private key"},
+	{"tls.ca_file", CFG_STR, F(tls_ca_file), 0, "", 0, 0,
+	 "CA for client certificates; when set clients must present one"},
+	{"upstream_tls.ca_file", CFG_STR, F(upstream_tls_ca_file), 0, "", 0, 0,
+	 "CA that signs the upstream's certificate (default: system store)"},
+	{"upstream_tls.cert_file", CFG_STR, F(upstream_tls_cert_file), 0, "", 0, 0,
+	 "client certificate presented to the upstream (PEM, may hold the key)"},
+	{"upstream_tls.key_file", CFG_STR, F(upstream_tls_key_file), 0, "", 0, 0,
+	 "its private key (default: in cert_file)"},
+	{"upstream_tls.insecure", CFG_BOOL, F(upstream_tls_insecure), 0, "false", 0, 0,
+	 "do not verify the upstream certificate (testing only)"},
+};
+
+#define CFG_N (sizeof(cfg_table) / sizeof(cfg_table[0]))
+
+static void cfg_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void cfg_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static const struct cfg_entry *cfg_find(const char *key)
+{
+	for (size_t i = 0; i < CFG_N; i++)
+		if (strcmp(cfg_table[i].key, key) == 0)
+			return &cfg_table[i];
+	return NULL;
+}
+
+static void *cfg_field(struct cfg *c, const struct cfg_entry *e)
+{
+	return (char *)c + e->offset;
+}
+
+static const void *cfg_cfield(const struct cfg *c, const struct cfg_entry *e)
+{
+	return (const char *)c + e->offset;
+}
+
+static int64_t cfg_get_int(const struct cfg *c, const struct cfg_entry *e)
+{
+	if (e->flags & CFG_ATOMIC)
+		return atomic_load((_Atomic int64_t *)cfg_cfield(c, e));
+	return *(const int64_t *)cfg_cfield(c, e);
+}
+
+static void cfg_put_int(struct cfg *c, const struct cfg_entry *e, int64_t v)
+{
+	if (e->flags & CFG_ATOMIC)
+		atomic_store((_Atomic int64_t *)cfg_field(c, e), v);
+	else
+		*(int64_t *)cfg_field(c, e) = v;
+}
+
+bool cfg_split_hostport(const char *s, char *host, size_t hostlen, uint16_t *port)
+{
+	const char *colon, *h = s;
+	size_t hl;
+
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return false;
+		h = s + 1;
+		hl = (size_t)(close - h);
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon || strchr(s, ':') != colon)
+			return false;
+		hl = (size_t)(colon - s);
+	}
+	if (hl == 0 || hl >= hostlen)
+		return false;
+	char *end;
+	errno = 0;
+	long p = strtol(colon + 1, &end, 10);
+	if (errno || *end || end == colon + 1 || p < 0 || p > 65535)
+		return false;
+	memcpy(host, h, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)p;
+	return true;
+}
+
+static bool cfg_parse_bool(const char *v, bool *out)
+{
+	static const char *const yes[] = {"true", "yes", "on", "1"};
+	static const char *const no[] = {"false", "no", "off", "0"};
+
+	for (size_t i = 0; i < 4; i++) {
+		if (strcmp(v, yes[i]) == 0)
+			return (*out = true), true;
+		if (strcmp(v, no[i]) == 0)
+			return (*out = false), true;
+	}
+	return false;
+}
+
+static bool cfg_set_entry(struct cfg *c, const struct cfg_entry *e, const char *v, char *err,
+			  size_t errlen)
+{
+	char host[256];
+	uint16_t port;
+	enum log_level lvl;
+
+	switch (e->type) {
+	case CFG_ADDR:
+		if (*v && !cfg_split_hostport(v, host, sizeof(host), &port)) {
+			cfg_err(err, errlen, "key '%s': '%s' is not HOST:PORT", e->key, v);
+			return false;
+		}
+		break;
+	case CFG_LOGLEVEL:
+		if (!log_level_parse(v, &lvl)) {
+			cfg_err(err, errlen, "key '%s': '%s' is not debug, info, warn or error", e->key, v);
+			return false;
+		}
+		break;
+	case CFG_INT: {
+		char *end;
+		errno = 0;
+		long long n = strtoll(v, &end, 10);
+		if (errno || *end || end == v) {
+			cfg_err(err, errlen, "key '%s': '%s' is not an integer", e->key, v);
+			return false;
+		}
+		if (n < e->min || n > e->max) {
+			cfg_err(err, errlen, "key '%s': %lld is outside %lld..%lld", e->key, n,
+				(long long)e->min, (long long)e->max);
+			return false;
+		}
+		cfg_put_int(c, e, n);
+		return true;
+	}
+	case CFG_BOOL:
+		if (!cfg_parse_bool(v, (bool *)cfg_field(c, e))) {
+			cfg_err(err, errlen, "key '%s': '%s' is not true or false", e->key, v);
+			return false;
+		}
+		return true;
+	case CFG_STR:
+		break;
+	}
+	char **slot = cfg_field(c, e);
+	char *copy = strdup(v);
+	if (!copy) {
+		cfg_err(err, errlen, "key '%s': out of memory", e->key);
+		return false;
+	}
+	free(*slot);
+	*slot = copy;
+	return true;
+}
+
+bool cfg_set(struct cfg *c, const char *key, const char *value, char *err, size_t errlen)
+{
+	const struct cfg_entry *e = cfg_find(key);
+
+	if (!e) {
+		cfg_err(err, errlen, "key '%s': unknown key", key);
+		return false;
+	}
+	return cfg_set_entry(c, e, value, err, errlen);
+}
+
+void cfg_init(struct cfg *c)
+{
+	char err[256];
+
+	memset(c, 0, sizeof(*c));
+	for (size_t i = 0; i < CFG_N; i++)
+		if (!cfg_set_entry(c, &cfg_table[i], cfg_table[i].def, err, sizeof(err)))
+			abort(); /* a default that does not parse is a bug in the table */
+}
+
+void cfg_free(struct cfg *c)
+{
+	for (size_t i = 0; i < CFG_N; i++) {
+		const struct cfg_entry *e = &cfg_table[i];
+		if (e->type == CFG_STR || e->type == CFG_ADDR || e->type == CFG_LOGLEVEL) {
+			char **slot = cfg_field(c, e);
+			free(*slot);
+			*slot = NULL;
+		}
+	}
+}
+
+bool cfg_validate(const struct cfg *c, char *err, size_t errlen)
+{
+	if (!*c->mongo_uri) {
+		cfg_err(err, errlen, "key 'mongo_uri': required (the MongoDB upstream)");
+		return false;
+	}
+	if (!*c->listen && !*c->unix_socket) {
+		cfg_err(err, errlen, "key 'listen': no listener (set listen or unix_socket)");
+		return false;
+	}
+	if (!*c->tls_cert_file != !*c->tls_key_file) {
+		cfg_err(err, errlen, "key 'tls.cert_file': tls.cert_file and tls.key_file go together");
+		return false;
+	}
+	if (*c->tls_ca_file && !*c->tls_cert_file) {
+		cfg_err(err, errlen, "key 'tls.ca_file': needs tls.cert_file and tls.key_file");
+		return false;
+	}
+	char host[256];
+	uint16_t port;
+	if (*c->advertise && !cfg_split_hostport(c->advertise, host, sizeof(host), &port)) {
+		cfg_err(err, errlen, "key 'advertise': '%s' is not HOST:PORT", c->advertise);
+		return false;
+	}
+	return true;
+}
+
+const char *cfg_key_at(size_t i, const char **def, const char **help, bool *reloadable)
+{
+	if (i >= CFG_N)
+		return NULL;
+	*def = cfg_table[i].def;
+	*help = cfg_table[i].help;
+	*reloadable = cfg_table[i].flags & CFG_RELOAD;
+	return cfg_table[i].key;
+}
+
+static bool cfg_entry_equal(const struct cfg *a, const struct cfg *b, const struct cfg_entry *e)
+{
+	switch (e->type) {
+	case CFG_INT:
+		return cfg_get_int(a, e) == cfg_get_int(b, e);
+	case CFG_BOOL:
+		return *(const bool *)cfg_cfield(a, e) == *(const bool *)cfg_cfield(b, e);
+	default:
+		return strcmp(*(char *const *)cfg_cfield(a, e), *(char *const *)cfg_cfield(b, e)) == 0;
+	}
+}
+
+unsigned cfg_apply_reload(struct cfg *live, const struct cfg *fresh,
+			  void (*changed_restart)(const char *key))
+{
+	char err[256];
+	unsigned applied = 0;
+
+	for (size_t i = 0; i < CFG_N; i++) {
+		const struct cfg_entry *e = &cfg_table[i];
+
+		if (cfg_entry_equal(live, fresh, e))
+			continue;
+		if (!(e->flags & CFG_RELOAD)) {
+			if (changed_restart)
+				changed_restart(e->key);
+			continue;
+		}
+		if (e->type == CFG_INT)
+			cfg_put_int(live, e, cfg_get_int(fresh, e));
+		else if (!cfg_set_entry(live, e, *(char *const *)cfg_cfield(fresh, e), err, sizeof(err)))
+			continue; /* out of memory: keep the old value */
+		applied++;
+	}
+	return applied;
+}

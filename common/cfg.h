@@ -1,0 +1,103 @@
+/*
+ * cfg.h - tandem's configuration: one struct, described by one table.
+ *
+ * The same table (cfg.c) serves the YAML file, the command-line flags
+ * (--key-with-dashes), --help and the reload logic.  Nested YAML mappings
+ * are flattened with dots: `tls: {cert_file: x}` is key "tls.cert_file",
+ * flag --tls-cert-file.
+ *
+ * Reload (SIGHUP) parses into a fresh struct, validates it, then copies the
+ * keys marked reloadable into the live struct; integer keys are atomics so
+ * worker threads read them without locks.  Other keys that changed are
+ * reported as needing a restart and keep their old value.
+ */
+#ifndef TANDEM_CFG_H
+#define TANDEM_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+struct cfg {
+	char *listen;               /* HOST:PORT for clients */
+	char *unix_socket;          /* path of a unix listener, "" for none */
+	char *mongo_uri;            /* the MongoDB upstream */
+	char *advertise;            /* HOST:PORT announced to drivers in hello */
+	char *admin;                /* HOST:PORT of /metrics and /healthz, "" for none */
+	char *pg;                   /* libpq conninfo (dual-write, later issues) */
+	char *redis;                /* redis://HOST:PORT (flags, later issues) */
+	char *mapping;              /* mapping.yaml path (later issues) */
+	int64_t workers;            /* event loop threads; 0 = one per core */
+	_Atomic int64_t max_message_bytes;
+	_Atomic int64_t connect_timeout_ms;
+	_Atomic int64_t idle_timeout_ms;   /* 0 = never */
+	_Atomic int64_t frame_timeout_ms;  /* a started frame must complete within */
+	_Atomic int64_t drain_timeout_ms;  /* SIGTERM: wait for in-flight requests */
+	char *log_level;
+	char *log_file;             /* "" = stderr */
+	char *tls_cert_file;        /* client-facing TLS when set */
+	char *tls_key_file;
+	char *tls_ca_file;          /* when set, clients must present a certificate */
+	char *upstream_tls_ca_file;
+	char *upstream_tls_cert_file;
+	char *upstream_tls_key_file;
+	bool upstream_tls_insecure; /* skip certificate and host name checks */
+};
+
+/* Fill every field with its default.  Strings are malloc'd. */
+void cfg_init(struct cfg *c);
+void cfg_free(struct cfg *c);
+
+/* Set key (dotted) from its textual value, parsing and range-checking it.
+ * On failure writes "key 'K': reason" into err. */
+bool cfg_set(struct cfg *c, const char *key, const char *value, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Read a YAML file on top of the current values.  Errors name the file,
+ * line and key: "tandem.yaml:7: key 'workers': not an integer". */
+bool cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Cross-key checks (required keys, TLS pairs, host:port syntax). */
+bool cfg_validate(const struct cfg *c, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/*
+ * Parse argv: --config FILE first (file read before flags), then every
+ * --key value / --key=value on top.  *action is set to CFG_ACTION_RUN,
+ * _HELP or _VERSION.  The flag values are kept in *overrides (key=value
+ * pairs) so a reload can apply them again.
+ */
+enum cfg_action { CFG_ACTION_RUN, CFG_ACTION_HELP, CFG_ACTION_VERSION };
+
+struct cfg_overrides {
+	const char *config_path;
+	size_t n;
+	const char *keys[64];
+	const char *values[64];
+};
+
+bool cfg_parse_args(int argc, char **argv, struct cfg_overrides *ov, enum cfg_action *action,
+		    char *err, size_t errlen) __attribute__((warn_unused_result));
+
+/* Defaults, then the file named in ov, then the flags in ov, then validate. */
+bool cfg_build(struct cfg *c, const struct cfg_overrides *ov, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
+
+/* Copy reloadable keys from fresh into live; for every other key that differs,
+ * call changed_restart(key).  Returns the number of keys applied. */
+unsigned cfg_apply_reload(struct cfg *live, const struct cfg *fresh,
+			  void (*changed_restart)(const char *key));
+
+/* The i-th key of the table with its default and help, or NULL past the end. */
+const char *cfg_key_at(size_t i, const char **def, const char **help, bool *reloadable);
+
+/* --help text: every key with its flag, default and description. */
+void cfg_print_help(FILE *out, const char *prog);
+
+/* Split "host:port" or "[v6]:port"; host copied into hostbuf. */
+bool cfg_split_hostport(const char *s, char *hostbuf, size_t hostlen, uint16_t *port)
+	__attribute__((warn_unused_result));
+
+#endif

@@ -1,0 +1,131 @@
+/*
+ * cfg_file.c - read a YAML configuration file into struct cfg.
+ *
+ * The file is a mapping of scalars, possibly nested; nested keys are joined
+ * with dots ("tls" / "cert_file" -> "tls.cert_file") and handed to cfg_set,
+ * so the table in cfg.c is the only place that knows keys and types.
+ * Every error names the file, the line and the key.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <yaml.h>
+
+#include "cfg.h"
+
+#define CFG_MAX_DEPTH 4
+#define CFG_KEY_MAX 256
+
+struct cfg_reader {
+	yaml_parser_t parser;
+	const char *path;
+	char *err;
+	size_t errlen;
+	struct cfg *c;
+};
+
+static bool reader_fail(struct cfg_reader *r, size_t line, const char *msg)
+{
+	snprintf(r->err, r->errlen, "%s:%zu: %s", r->path, line, msg);
+	return false;
+}
+
+static bool reader_next(struct cfg_reader *r, yaml_event_t *ev)
+{
+	if (yaml_parser_parse(&r->parser, ev))
+		return true;
+	char msg[200];
+	snprintf(msg, sizeof(msg), "YAML syntax: %s",
+		 r->parser.problem ? r->parser.problem : "unknown error");
+	return reader_fail(r, r->parser.problem_mark.line + 1, msg);
+}
+
+/* Read one mapping's key/value pairs (the MAPPING_START is consumed). */
+static bool read_mapping(struct cfg_reader *r, const char *prefix, int depth)
+{
+	yaml_event_t key, val;
+
+	for (;;) {
+		if (!reader_next(r, &key))
+			return false;
+		if (key.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&key);
+			return true;
+		}
+		size_t line = key.start_mark.line + 1;
+		if (key.type != YAML_SCALAR_EVENT) {
+			yaml_event_delete(&key);
+			return reader_fail(r, line, "keys must be plain words");
+		}
+		char full[CFG_KEY_MAX];
+		int n = snprintf(full, sizeof(full), "%s%s%s", prefix, *prefix ? "." : "",
+				 (const char *)key.data.scalar.value);
+		yaml_event_delete(&key);
+		if (n < 0 || (size_t)n >= sizeof(full))
+			return reader_fail(r, line, "key too long");
+		if (!reader_next(r, &val))
+			return false;
+
+		bool ok = true;
+		char msg[400];
+		if (val.type == YAML_SCALAR_EVENT) {
+			char e[300];
+			ok = cfg_set(r->c, full, (const char *)val.data.scalar.value, e, sizeof(e));
+			if (!ok)
+				reader_fail(r, line, e);
+		} else if (val.type == YAML_MAPPING_START_EVENT && depth < CFG_MAX_DEPTH) {
+			ok = read_mapping(r, full, depth + 1);
+		} else {
+			snprintf(msg, sizeof(msg), "key '%s': expected a single value", full);
+			ok = reader_fail(r, line, msg);
+		}
+		yaml_event_delete(&val);
+		if (!ok)
+			return false;
+	}
+}
+
+/* Skip the stream/document envelope, read the top mapping, expect the end. */
+static bool read_document(struct cfg_reader *r)
+{
+	yaml_event_t ev;
+
+	for (;;) {
+		if (!reader_next(r, &ev))
+			return false;
+		yaml_event_type_t t = ev.type;
+		size_t line = ev.start_mark.line + 1;
+		yaml_event_delete(&ev);
+		switch (t) {
+		case YAML_STREAM_START_EVENT:
+		case YAML_DOCUMENT_START_EVENT:
+		case YAML_DOCUMENT_END_EVENT:
+			continue;
+		case YAML_STREAM_END_EVENT:
+			return true; /* an empty file is all defaults */
+		case YAML_MAPPING_START_EVENT:
+			if (!read_mapping(r, "", 0))
+				return false;
+			continue;
+		default:
+			return reader_fail(r, line, "the configuration must be a mapping of keys");
+		}
+	}
+}
+
+bool cfg_load_file(struct cfg *c, const char *path, char *err, size_t errlen)
+{
+	struct cfg_reader r = {.path = path, .err = err, .errlen = errlen, .c = c};
+	FILE *f = fopen(path, "rb");
+
+	if (!f) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return false;
+	}
+	yaml_parser_initialize(&r.parser);
+	yaml_parser_set_input_file(&r.parser, f);
+	bool ok = read_document(&r);
+	yaml_parser_delete(&r.parser);
+	fclose(f);
+	return ok;
+}

@@ -1,0 +1,48 @@
+/*
+ * client_io.h - private to client.c / client_io.c: moving whole messages
+ * between a session's two bufferevents, with back-pressure.
+ */
+#ifndef TANDEM_CLIENT_IO_H
+#define TANDEM_CLIENT_IO_H
+
+#include <stdbool.h>
+
+#include "client.h"
+#include "wire.h"
+
+/* Bytes queued toward one side before the other side stops being read. */
+#define CLIENT_BACKPRESSURE_BYTES (4u * 1024u * 1024u)
+
+/* Reasons client reads are paused (client.paused bits). */
+#define CLIENT_PAUSE_UPSTREAM_FULL 0x1  /* upstream output above the mark */
+#define CLIENT_PAUSE_PENDING_FULL 0x2   /* CLIENT_MAX_PENDING in flight */
+#define CLIENT_PAUSE_DRAINING 0x4
+#define CLIENT_PAUSE_CLOSING 0x8
+
+void client_pause(struct client *c, unsigned bit);
+void client_resume(struct client *c, unsigned bit);
+
+/* Frame, inspect and forward every complete request in the client's input.
+ * Returns false when the session was closed (c is then freed). */
+bool client_pump_requests(struct client *c);
+
+/* Forward every complete reply in the upstream's input to the client,
+ * rewriting hello replies.  Returns false when the session was closed. */
+bool client_pump_replies(struct client *c);
+
+/* Reject the client's current message: answer a MongoDB-format error when
+ * the protocol allows, then close once it is flushed.  h may be NULL. */
+void client_fail(struct client *c, enum wire_status st, const struct wire_header *h,
+		 const uint8_t *first_bytes, size_t nfirst);
+
+/* End the session gracefully: drop the upstream, let the client read what
+ * is queued (at most CLIENT_CLOSE_FLUSH_SEC), then close.  Returns false
+ * when c was freed at once. */
+bool client_finish(struct client *c, const char *reason, bool error);
+
+/* A session closing gives the client this long to read what is queued. */
+#define CLIENT_CLOSE_FLUSH_SEC 5
+
+uint64_t client_now_us(void);
+
+#endif

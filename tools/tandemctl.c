@@ -1,0 +1,158 @@
+/*
+ * tandemctl.c - the SRE command line.
+ *
+ * This first version has `status`: it asks a running tandem's admin
+ * endpoint for /healthz and /metrics and prints a short summary.  The flag
+ * commands (shift, mode, shadow, ...) arrive with the issues that build
+ * them.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include "cfg.h"
+
+#define CTL_EXIT_USAGE 2
+#define CTL_EXIT_DOWN 1
+#define CTL_RESPONSE_MAX (4 * 1024 * 1024)
+
+static void usage(FILE *out)
+{
+	fprintf(out, "Usage: tandemctl [--admin HOST:PORT] COMMAND\n\n"
+		     "Commands:\n"
+		     "  status    health, upstream and traffic counters of a running tandem\n\n"
+		     "Options:\n"
+		     "  --admin HOST:PORT   tandem's admin endpoint (default 127.0.0.1:9187,\n"
+		     "                      or $TANDEM_ADMIN)\n"
+		     "  --help, --version\n");
+}
+
+/* GET path from host:port; returns the malloc'd body and the HTTP status. */
+static char *http_get(const char *addr, const char *path, int *status)
+{
+	char host[256], port[8], req[512];
+	uint16_t p;
+	struct addrinfo hints = {.ai_socktype = SOCK_STREAM}, *res;
+
+	if (!cfg_split_hostport(addr, host, sizeof(host), &p))
+		return NULL;
+	snprintf(port, sizeof(port), "%u", p);
+	if (getaddrinfo(host, port, &hints, &res) != 0)
+		return NULL;
+	int fd = socket(res->ai_family, SOCK_STREAM, 0);
+	struct timeval tv = {5, 0};
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+	if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		freeaddrinfo(res);
+		if (fd >= 0)
+			close(fd);
+		return NULL;
+	}
+	freeaddrinfo(res);
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.0\r\nHost: %s\r\n\r\n", path, addr);
+	if (write(fd, req, (size_t)n) != n) {
+		close(fd);
+		return NULL;
+	}
+	size_t cap = 65536, len = 0;
+	char *buf = malloc(cap + 1);
+	ssize_t r;
+	while (buf && (r = read(fd, buf + len, cap - len)) > 0) {
+		len += (size_t)r;
+		if (len == cap) {
+			if (cap >= CTL_RESPONSE_MAX)
+				break;
+			cap *= 2;
+			char *nb = realloc(buf, cap + 1);
+			if (!nb)
+				break;
+			buf = nb;
+		}
+	}
+	close(fd);
+	if (!buf)
+		return NULL;
+	buf[len] = '\0';
+	char *body = strstr(buf, "\r\n\r\n");
+	if (sscanf(buf, "HTTP/%*s %d", status) != 1 || !body) {
+		free(buf);
+		return NULL;
+	}
+	memmove(buf, body + 4, strlen(body + 4) + 1);
+	return buf;
+}
+
+/* The value of an unlabelled sample, or -1. */
+static double metric(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+
+	for (const char *p = text; (p = strstr(p, name)); p += n) {
+		if ((p == text || p[-1] == '\n') && p[n] == ' ')
+			return strtod(p + n + 1, NULL);
+	}
+	return -1;
+}
+
+static int cmd_status(const char *admin)
+{
+	int hs = 0, ms = 0;
+	char *health = http_get(admin, "/healthz", &hs);
+
+	if (!health) {
+		fprintf(stderr, "tandemctl: cannot reach tandem's admin endpoint at %s: %s\n", admin,
+			errno ? strerror(errno) : "no answer");
+		return CTL_EXIT_DOWN;
+	}
+	char *m = http_get(admin, "/metrics", &ms);
+	printf("health:              %s", health);
+	if (m) {
+		printf("client connections:  %.0f\n", metric(m, "tandem_client_connections"));
+		printf("upstream connections:%.0f\n", metric(m, "tandem_upstream_connections"));
+		printf("requests in flight:  %.0f\n", metric(m, "tandem_requests_in_flight"));
+		printf("accepted (total):    %.0f\n", metric(m, "tandem_client_connections_accepted_total"));
+		printf("closed on error:     %.0f\n", metric(m, "tandem_client_connections_closed_error_total"));
+		printf("upstream errors:     %.0f\n", metric(m, "tandem_upstream_errors_total"));
+		printf("primary changes:     %.0f\n", metric(m, "tandem_topology_primary_changes_total"));
+	}
+	free(health);
+	free(m);
+	return hs == 200 ? 0 : CTL_EXIT_DOWN;
+}
+
+int main(int argc, char **argv)
+{
+	const char *admin = getenv("TANDEM_ADMIN") ? getenv("TANDEM_ADMIN") : "127.0.0.1:9187";
+	const char *cmd = NULL;
+
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			usage(stdout);
+			return 0;
+		} else if (!strcmp(argv[i], "--version")) {
+			printf("tandemctl %s\n", TANDEM_VERSION);
+			return 0;
+		} else if (!strcmp(argv[i], "--admin") && i + 1 < argc) {
+			admin = argv[++i];
+		} else if (!cmd && argv[i][0] != '-') {
+			cmd = argv[i];
+		} else {
+			fprintf(stderr, "tandemctl: unexpected argument '%s' (see --help)\n", argv[i]);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (!cmd) {
+		usage(stderr);
+		return CTL_EXIT_USAGE;
+	}
+	if (!strcmp(cmd, "status"))
+		return cmd_status(admin);
+	fprintf(stderr, "tandemctl: unknown command '%s' (see --help)\n", cmd);
+	return CTL_EXIT_USAGE;
+}

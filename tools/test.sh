@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# tools/test.sh - install, build and run every test of tandem.
+#
+#   bash tools/test.sh           # everything (what CI runs)
+#   QUICK=1 bash tools/test.sh   # skip the sanitizer pass and the fuzzer
+#
+# 1. setup (Debian packages, npm clients, build/)
+# 2. unit tests (criterion, meson test)
+# 3. integration tests (pytest): real PostgreSQL, Redis, the reference
+#    upstream and real clients, started by the fixtures on loopback
+# 4. the same unit and integration tests against an AddressSanitizer +
+#    UndefinedBehaviorSanitizer build (build-asan/)
+# 5. the wire-parser fuzzer for FUZZ_SECONDS (default 60)
+#
+# Set TANDEM_TEST_MONGO_URI=mongodb://... to run the integration tests
+# against a real mongod instead of the reference upstream.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=/usr/bin/python3
+
+bash tools/setup.sh
+
+echo "== unit tests"
+meson test -C build --suite unit --print-errorlogs
+
+run_integration() {
+  local bin=$1
+  echo "== integration tests ($bin)"
+  TANDEM_BIN=$bin $PY -m pytest -q -p no:cacheprovider tests/integration
+}
+
+run_integration build/proxy/tandem
+
+if [ "${QUICK:-0}" != 1 ]; then
+  echo "== sanitizer build (address,undefined)"
+  [ -f build-asan/build.ninja ] || meson setup build-asan -Db_sanitize=address,undefined >/dev/null
+  meson compile -C build-asan >/dev/null
+  export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+  meson test -C build-asan --suite unit --print-errorlogs
+
+  reports=$(mktemp -d /tmp/tandem-asan.XXXXXX)
+  chmod 777 "$reports"
+  ASAN_OPTIONS=log_path=$reports/report:detect_leaks=1 \
+    UBSAN_OPTIONS=log_path=$reports/report:halt_on_error=0:print_stacktrace=1 \
+    run_integration build-asan/proxy/tandem
+  if compgen -G "$reports/report*" >/dev/null; then
+    echo "sanitizer reports from tandem under test:"
+    cat "$reports"/report*
+    exit 1
+  fi
+  rm -rf "$reports"
+
+  if [ -x tests/fuzz/run.sh ] && command -v clang >/dev/null; then
+    echo "== fuzzing the wire parsers for ${FUZZ_SECONDS:-60} s"
+    bash tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
+  fi
+fi
+echo "== all tests passed"
