@@ -370,6 +370,8 @@ bool client_pump_replies(struct client *c)
 		forward_reply(c, in, &h, i >= 0 ? &c->pending[i] : NULL);
 		if (i >= 0 && !more)
 			pending_done(c, i);
+		else if (i >= 0)
+			c->pending[i].request_id = h.request_id; /* exhaust: the next reply answers this one */
 		struct evbuffer *out = bufferevent_get_output(c->cbev);
 		if (evbuffer_get_length(out) >= CLIENT_BACKPRESSURE_BYTES) {
 			c->upstream_paused = true;

@@ -109,6 +109,18 @@ static void drain_timeout_cb(evutil_socket_t fd, short what, void *arg)
 	event_base_loopexit(w->base, NULL);
 }
 
+static void worker_close_listeners(struct worker *w)
+{
+	if (w->tcp)
+		evconnlistener_free(w->tcp);
+	if (w->unix_listener) {
+		evconnlistener_free(w->unix_listener);
+		unlink(w->px->cfg->unix_socket);
+	}
+	w->tcp = NULL;
+	w->unix_listener = NULL;
+}
+
 static void drain_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct worker *w = arg;
@@ -121,10 +133,7 @@ static void drain_cb(evutil_socket_t fd, short what, void *arg)
 	if (w->draining)
 		return;
 	w->draining = true;
-	if (w->tcp)
-		evconnlistener_disable(w->tcp);
-	if (w->unix_listener)
-		evconnlistener_disable(w->unix_listener);
+	worker_close_listeners(w); /* new connections are refused from now on */
 	evtimer_add(w->drain_timer, &tv);
 	for (c = TAILQ_FIRST(&w->clients); c; c = next) {
 		next = TAILQ_NEXT(c, link);
@@ -247,12 +256,7 @@ void worker_notify_drain(struct worker *w)
 void worker_join(struct worker *w)
 {
 	pthread_join(w->thread, NULL);
-	if (w->tcp)
-		evconnlistener_free(w->tcp);
-	if (w->unix_listener) {
-		evconnlistener_free(w->unix_listener);
-		unlink(w->px->cfg->unix_socket);
-	}
+	worker_close_listeners(w);
 	event_free(w->handoff_ev);
 	event_free(w->topology_ev);
 	event_free(w->drain_ev);
