@@ -14,8 +14,9 @@ PACKAGES=(
   libssl-dev libyaml-dev zlib1g-dev libsnappy-dev libzstd-dev libcriterion-dev
   postgresql redis-server haproxy openssl curl procps
   python3 python3-pymongo python3-mockupdb python3-mongomock python3-pytest
-  nodejs npm
 )
+# Node.js and npm from Debian unless a node with npm is already installed.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
