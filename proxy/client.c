@@ -314,11 +314,20 @@ void client_topology_changed(struct client *c, uint64_t generation)
 	client_close(c, "primary_changed", false);
 }
 
+/* Only monitoring (hello, possibly awaitable for seconds) in flight? */
+static bool client_only_hello_pending(const struct client *c)
+{
+	for (unsigned i = 0; i < c->npending; i++)
+		if (!c->pending[i].hello)
+			return false;
+	return true;
+}
+
 void client_drain(struct client *c)
 {
 	if (c->state == CLIENT_ST_CLOSING)
 		return;
-	if (c->npending == 0 || c->state == CLIENT_ST_CONNECTING) {
+	if (client_only_hello_pending(c) || c->state == CLIENT_ST_CONNECTING) {
 		(void)client_finish(c, "draining", false);
 		return;
 	}

@@ -304,3 +304,17 @@ def test_more_to_come_request_gets_no_reply(start_tandem):
     assert wire.header(reply)[2] == 61
     assert wire.msg_body(reply)["n"] == 2, "the unacknowledged insert reached the upstream first"
     up.stop()
+
+
+def test_sigterm_does_not_wait_for_driver_monitoring(upstream, start_tandem):
+    """A connected driver keeps a hello in flight on its monitoring
+    connection (awaitable hello can wait 10 s); drain must not wait for it."""
+    t = start_tandem(upstream.uri, drain_timeout_ms=8000)
+    client = pymongo.MongoClient(t.uri, serverSelectionTimeoutMS=5000, heartbeatFrequencyMS=500)
+    assert client.admin.command("ping")["ok"] == 1
+    time.sleep(1.0)   # let the monitor settle into its heartbeat
+    start = time.monotonic()
+    os.kill(t.proc.pid, signal.SIGTERM)
+    assert t.proc.wait(timeout=10) == 0
+    assert time.monotonic() - start < 4, "drain waited for a monitoring hello"
+    client.close()
