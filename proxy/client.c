@@ -9,6 +9,7 @@
 #include <event2/bufferevent_ssl.h>
 #include <event2/buffer.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,6 +70,18 @@ static void describe_peer(struct client *c, const struct sockaddr *sa, int len)
 	}
 }
 
+/* The TLS error behind a bufferevent's failure, as text (thread-local). */
+static const char *bev_tls_error(struct bufferevent *bev)
+{
+	static _Thread_local char e[160];
+	unsigned long err = bufferevent_get_openssl_error(bev);
+
+	if (!err)
+		return tls_last_error(e, sizeof(e));
+	ERR_error_string_n(err, e, sizeof(e));
+	return e;
+}
+
 void client_close(struct client *c, const char *reason, bool error)
 {
 	struct log_line *l = log_begin(error ? LOG_WARN : LOG_INFO, "client_closed", c->id);
@@ -116,12 +129,12 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_EOF) {
+		if (evbuffer_get_length(bufferevent_get_input(c->cbev)) > 0)
+			c->close_detail = "closed in the middle of a message";
 		client_close(c, "client_eof", false);
 	} else if (what & BEV_EVENT_ERROR) {
-		char e[160] = "";
-		if (c->w->px->client_tls)
-			tls_last_error(e, sizeof(e));
-		c->close_detail = e[0] ? e : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
+		c->close_detail = c->w->px->client_tls ? bev_tls_error(c->cbev)
+						       : evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR());
 		client_close(c, "client_error", false);
 	}
 }
@@ -193,10 +206,8 @@ static void upstream_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (c->state == CLIENT_ST_CONNECTING) {
 		metrics_inc(METRIC_UPSTREAM_CONNECT_ERRORS);
-		if (c->w->px->upstream_tls && (what & BEV_EVENT_ERROR)) {
-			static _Thread_local char e[160];
-			c->close_detail = tls_last_error(e, sizeof(e));
-		}
+		if (c->w->px->upstream_tls && (what & BEV_EVENT_ERROR))
+			c->close_detail = bev_tls_error(c->ubev);
 		client_close(c, what & BEV_EVENT_TIMEOUT ? "upstream_connect_timeout"
 							 : "upstream_connect_failed", true);
 		return;

@@ -80,6 +80,10 @@ static uint8_t *fail_reply(enum wire_status st, const struct wire_header *h, con
 	int32_t id = atomic_fetch_add(&generated_request_id, 1);
 
 	inspect_error_code(st, &code, &code_name);
+	if (st == WIRE_ERR_LENGTH && h->length <= WIRE_HEADER_LEN) {
+		code = 17; /* too short is not "too large" */
+		code_name = "ProtocolError";
+	}
 	snprintf(msg, sizeof(msg), "tandem rejected the message: %s", wire_status_to_str(st));
 	if (h->opcode == WIRE_OP_MSG) {
 		/* A request with moreToCome expects no reply. */
