@@ -13,7 +13,7 @@ PACKAGES=(
   libevent-dev libmongoc-dev libbson-dev libpq-dev libhiredis-dev libmsgpack-dev
   libssl-dev libyaml-dev zlib1g-dev libsnappy-dev libzstd-dev libcriterion-dev
   postgresql redis-server haproxy openssl curl procps
-  python3 python3-pymongo python3-mockupdb python3-mongomock python3-pytest
+  python3 python3-pymongo python3-mockupdb python3-mongomock python3-pytest python3-yaml
 )
 # Node.js and npm from Debian unless a node with npm is already installed.
 command -v npm >/dev/null 2>&1 || PACKAGES+=(nodejs npm)
