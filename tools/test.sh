@@ -25,11 +25,13 @@ meson test -C build --suite unit --print-errorlogs
 
 run_integration() {
   local bin=$1
+  shift
   echo "== integration tests ($bin)"
-  TANDEM_BIN=$bin $PY -m pytest -q -p no:cacheprovider tests/integration
+  TANDEM_BIN=$bin $PY -m pytest -q -p no:cacheprovider tests/integration "$@"
 }
 
-run_integration build/proxy/tandem
+# The reference upstream's own self-tests run once, with the first pass.
+run_integration build/proxy/tandem tests/upstream
 
 if [ "${QUICK:-0}" != 1 ]; then
   echo "== sanitizer build (address,undefined)"
