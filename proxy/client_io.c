@@ -11,7 +11,10 @@
  *                              moreToCome     -> the request stays pending (exhaust)
  *
  * Messages are moved without copying; only what must be inspected is pulled
- * up.  Back-pressure: when one side's output passes the mark, the other side
+ * up.  Plaintext sockets are written at once after a batch is queued
+ * (client_send), as haproxy does, instead of waiting a loop turn for the
+ * socket to be reported writable: that saves two epoll_ctl calls and a
+ * wake-up per message.  Back-pressure: when one side's output passes the mark, the other side
  * stops being read until it drains to half.
  */
 #include "client_io.h"
@@ -61,6 +64,28 @@ void client_resume(struct client *c, unsigned bit)
 	c->paused &= ~bit;
 	if (!c->paused)
 		bufferevent_enable(c->cbev, EV_READ);
+}
+
+void client_send(struct client *c, struct bufferevent *bev)
+{
+	struct evbuffer *out = bufferevent_get_output(bev);
+	bool tls = bev == c->cbev ? c->w->px->client_tls != NULL : c->w->px->upstream_tls != NULL;
+
+	if (tls || (bufferevent_get_enabled(bev) & EV_WRITE) || evbuffer_get_length(out) == 0)
+		return; /* libevent's own write event is (or will be) on it */
+	/* An error leaves the bytes queued; the write event then reports it. */
+	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	if (evbuffer_get_length(out) > 0)
+		bufferevent_enable(bev, EV_WRITE);
+}
+
+void client_sent(struct client *c, struct bufferevent *bev)
+{
+	bool tls = bev == c->cbev ? c->w->px->client_tls != NULL : c->w->px->upstream_tls != NULL;
+
+	if (!tls && c->state != CLIENT_ST_CLOSING && c->state != CLIENT_ST_CONNECTING &&
+	    evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		bufferevent_disable(bev, EV_WRITE);
 }
 
 static int64_t client_max_message(const struct client *c)
@@ -137,6 +162,7 @@ bool client_finish(struct client *c, const char *reason, bool error)
 	}
 	client_pause(c, CLIENT_PAUSE_CLOSING);
 	c->state = CLIENT_ST_CLOSING;
+	bufferevent_enable(c->cbev, EV_WRITE); /* libevent flushes, then writecb closes */
 	struct timeval tv = {CLIENT_CLOSE_FLUSH_SEC, 0};
 	bufferevent_set_timeouts(c->cbev, NULL, &tv);
 	bufferevent_setwatermark(c->cbev, EV_WRITE, 0, 0);
@@ -215,6 +241,8 @@ bool client_pump_requests(struct client *c)
 			client_pause(c, CLIENT_PAUSE_UPSTREAM_FULL);
 		}
 	}
+	if (consumed)
+		client_send(c, c->ubev);
 	frame_deadline(c, evbuffer_get_length(in), consumed);
 	return true;
 }
@@ -350,6 +378,8 @@ bool client_pump_replies(struct client *c)
 
 	if (max < WIRE_MAX_MESSAGE_DEFAULT)
 		max = WIRE_MAX_MESSAGE_DEFAULT; /* the upstream's own limit applies to replies */
+	bool forwarded = false;
+
 	while (!c->upstream_paused && c->state != CLIENT_ST_CLOSING) {
 		uint8_t hb[WIRE_HEADER_LEN + 4];
 		struct wire_header h;
@@ -372,6 +402,7 @@ bool client_pump_replies(struct client *c)
 		int i = pending_find(c, h.response_to);
 		metrics_message(METRICS_OUT, h.opcode, (size_t)h.length);
 		forward_reply(c, in, &h, i >= 0 ? &c->pending[i] : NULL);
+		forwarded = true;
 		if (i >= 0 && !more)
 			pending_done(c, i);
 		else if (i >= 0)
@@ -383,6 +414,8 @@ bool client_pump_replies(struct client *c)
 			bufferevent_setwatermark(c->cbev, EV_WRITE, CLIENT_BACKPRESSURE_BYTES / 2, 0);
 		}
 	}
+	if (forwarded)
+		client_send(c, c->cbev);
 	if (c->state == CLIENT_ST_DRAINING && c->npending == 0) {
 		(void)client_finish(c, "drained", false);
 		return false;

@@ -5,6 +5,7 @@
 #ifndef TANDEM_CLIENT_IO_H
 #define TANDEM_CLIENT_IO_H
 
+#include <event2/bufferevent.h>
 #include <stdbool.h>
 
 #include "client.h"
@@ -29,6 +30,14 @@ bool client_pump_requests(struct client *c);
 /* Forward every complete reply in the upstream's input to the client,
  * rewriting hello replies.  Returns false when the session was closed. */
 bool client_pump_replies(struct client *c);
+
+/* Write what is queued on bev now when it is a plaintext socket; enable its
+ * write event only for what the kernel did not take. */
+void client_send(struct client *c, struct bufferevent *bev);
+
+/* From a write callback: a plaintext bev that has flushed everything turns
+ * its write event off again. */
+void client_sent(struct client *c, struct bufferevent *bev);
 
 /* Reject the client's current message: answer a MongoDB-format error when
  * the protocol allows, then close once it is flushed.  h may be NULL. */
