@@ -5,6 +5,7 @@
 #include "client.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
 #include <event2/buffer.h>
@@ -16,6 +17,7 @@
 #include <sys/un.h>
 
 #include "client_io.h"
+#include "sockread.h"
 #include "log.h"
 #include "metrics.h"
 #include "tls.h"
@@ -47,6 +49,40 @@ static void ms_to_tv(int64_t ms, struct timeval *tv)
 {
 	tv->tv_sec = ms / 1000;
 	tv->tv_usec = (ms % 1000) * 1000;
+}
+
+void client_reading(struct client *c, bool on)
+{
+	if (!c->cread) {
+		if (on)
+			bufferevent_enable(c->cbev, EV_READ);
+		else
+			bufferevent_disable(c->cbev, EV_READ);
+		return;
+	}
+	if (!on) {
+		event_del(c->cread);
+		return;
+	}
+	int64_t idle = atomic_load(&c->w->px->cfg->idle_timeout_ms);
+	struct timeval tv;
+	ms_to_tv(idle, &tv);
+	event_add(c->cread, idle > 0 ? &tv : NULL);
+}
+
+void upstream_reading(struct client *c, bool on)
+{
+	if (c->uread) {
+		if (on)
+			event_add(c->uread, NULL);
+		else
+			event_del(c->uread);
+	} else if (c->ubev) {
+		if (on)
+			bufferevent_enable(c->ubev, EV_READ);
+		else
+			bufferevent_disable(c->ubev, EV_READ);
+	}
 }
 
 static void set_nodelay(evutil_socket_t fd)
@@ -103,6 +139,10 @@ void client_close(struct client *c, const char *reason, bool error)
 		metrics_inc(METRIC_CLIENT_CLOSED_ERROR);
 	metrics_gauge_add(METRIC_REQUESTS_IN_FLIGHT, -(int64_t)c->npending);
 	metrics_gauge_add(METRIC_CLIENT_CONNECTIONS, -1);
+	if (c->uread)
+		event_free(c->uread);
+	if (c->cread)
+		event_free(c->cread);
 	if (c->ubev) {
 		bufferevent_free(c->ubev);
 		metrics_gauge_add(METRIC_UPSTREAM_CONNECTIONS, -1);
@@ -124,7 +164,7 @@ static void client_event_cb(struct bufferevent *bev, short what, void *arg)
 		} else if (c->npending == 0) {
 			client_close(c, "idle_timeout", false);
 		} else if (!c->paused) {
-			bufferevent_enable(c->cbev, EV_READ); /* a long request, not idleness */
+			client_reading(c, true); /* a long request, not idleness */
 		}
 		return;
 	}
@@ -163,7 +203,7 @@ static void client_write_cb(struct bufferevent *bev, void *arg)
 	    evbuffer_get_length(bufferevent_get_output(bev)) <= CLIENT_BACKPRESSURE_BYTES / 2) {
 		c->upstream_paused = false;
 		bufferevent_setwatermark(bev, EV_WRITE, 0, 0);
-		bufferevent_enable(c->ubev, EV_READ);
+		upstream_reading(c, true);
 		(void)client_pump_replies(c);
 	}
 }
@@ -187,6 +227,66 @@ static void upstream_write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+static void upstream_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* A new message is usually small; the rest of a large one is read in big
+ * steps.  (Reserving the big size every time would allocate it every time.) */
+static size_t read_size(struct bufferevent *bev)
+{
+	return evbuffer_get_length(bufferevent_get_input(bev)) ? CLIENT_MAX_SINGLE_IO : 16384;
+}
+
+static void client_plain_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	if (what & EV_TIMEOUT) {
+		client_event_cb(c->cbev, BEV_EVENT_READING | BEV_EVENT_TIMEOUT, c);
+		return;
+	}
+	ssize_t n = sockread_into(bufferevent_get_input(c->cbev), fd, read_size(c->cbev));
+	if (n > 0)
+		(void)client_pump_requests(c);
+	else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		client_event_cb(c->cbev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+}
+
+static void upstream_plain_read_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	(void)what;
+	ssize_t n = sockread_into(bufferevent_get_input(c->ubev), fd, read_size(c->ubev));
+	if (n > 0)
+		(void)client_pump_replies(c);
+	else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+		upstream_event_cb(c->ubev, BEV_EVENT_READING | (n == 0 ? BEV_EVENT_EOF : BEV_EVENT_ERROR), c);
+}
+
+/* Plaintext sides switch from bufferevent reads to sockread events. */
+static bool plain_reads_start(struct client *c)
+{
+	struct proxy *px = c->w->px;
+
+	if (!px->upstream_tls) {
+		c->uread = event_new(c->w->base, bufferevent_getfd(c->ubev), EV_READ | EV_PERSIST,
+				     upstream_plain_read_cb, c);
+		if (!c->uread)
+			return false;
+		bufferevent_disable(c->ubev, EV_READ);
+		event_add(c->uread, NULL);
+	}
+	if (!px->client_tls) {
+		c->cread = event_new(c->w->base, bufferevent_getfd(c->cbev), EV_READ | EV_PERSIST,
+				     client_plain_read_cb, c);
+		if (!c->cread)
+			return false;
+		if (!c->paused)
+			client_reading(c, true);
+	}
+	return true;
+}
+
 static void upstream_connected(struct client *c)
 {
 	set_nodelay(bufferevent_getfd(c->ubev));
@@ -195,6 +295,10 @@ static void upstream_connected(struct client *c)
 	c->state = CLIENT_ST_ACTIVE;
 	client_sent(c, c->ubev); /* plaintext: writes are made by client_send */
 	bufferevent_setwatermark(c->cbev, EV_READ, 0, 0);
+	if (!plain_reads_start(c)) {
+		client_close(c, "out_of_memory", true);
+		return;
+	}
 	if (c->w->draining) {
 		client_drain(c);
 		return;
@@ -323,7 +427,9 @@ struct client *client_new(struct worker *w, evutil_socket_t fd, const struct soc
 		bufferevent_set_timeouts(c->cbev, &tv, NULL);
 	}
 	bufferevent_setwatermark(c->cbev, EV_READ, 0, CLIENT_CONNECTING_READAHEAD);
-	bufferevent_enable(c->cbev, px->client_tls ? EV_READ | EV_WRITE : EV_READ);
+	/* Plaintext clients are read by sockread once the upstream is up. */
+	if (px->client_tls)
+		bufferevent_enable(c->cbev, EV_READ | EV_WRITE);
 	if (!upstream_open(c))
 		return NULL;
 	return c;

@@ -56,6 +56,8 @@ struct client {
 	struct bufferevent *cbev;
 	struct bufferevent *ubev;
 	struct event *frame_timer;   /* a started frame must complete */
+	struct event *cread;         /* plaintext: client read event (sockread) */
+	struct event *uread;         /* plaintext: upstream read event */
 	uint64_t generation;         /* topology generation of the upstream */
 	unsigned paused;             /* CLIENT_PAUSE_* bits stopping client reads */
 	bool upstream_paused;        /* client output above the mark */

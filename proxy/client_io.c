@@ -33,6 +33,7 @@
 #include "opcomp.h"
 #include "opmsg.h"
 #include "opquery.h"
+#include "sockread.h"
 #include "topology.h"
 #include "worker.h"
 
@@ -52,7 +53,7 @@ uint64_t client_now_us(void)
 void client_pause(struct client *c, unsigned bit)
 {
 	if (!c->paused)
-		bufferevent_disable(c->cbev, EV_READ);
+		client_reading(c, false);
 	c->paused |= bit;
 	evtimer_del(c->frame_timer);
 }
@@ -63,7 +64,7 @@ void client_resume(struct client *c, unsigned bit)
 		return;
 	c->paused &= ~bit;
 	if (!c->paused)
-		bufferevent_enable(c->cbev, EV_READ);
+		client_reading(c, true);
 }
 
 void client_send(struct client *c, struct bufferevent *bev)
@@ -74,7 +75,7 @@ void client_send(struct client *c, struct bufferevent *bev)
 	if (tls || (bufferevent_get_enabled(bev) & EV_WRITE) || evbuffer_get_length(out) == 0)
 		return; /* libevent's own write event is (or will be) on it */
 	/* An error leaves the bytes queued; the write event then reports it. */
-	(void)evbuffer_write(out, bufferevent_getfd(bev));
+	(void)sockwrite_from(out, bufferevent_getfd(bev));
 	if (evbuffer_get_length(out) > 0)
 		bufferevent_enable(bev, EV_WRITE);
 }
@@ -149,6 +150,10 @@ void client_fail(struct client *c, enum wire_status st, const struct wire_header
 bool client_finish(struct client *c, const char *reason, bool error)
 {
 	/* The upstream is done with; the client gets what is queued, then EOF. */
+	if (c->uread) {
+		event_free(c->uread);
+		c->uread = NULL;
+	}
 	if (c->ubev) {
 		bufferevent_free(c->ubev);
 		c->ubev = NULL;
@@ -410,7 +415,7 @@ bool client_pump_replies(struct client *c)
 		struct evbuffer *out = bufferevent_get_output(c->cbev);
 		if (evbuffer_get_length(out) >= CLIENT_BACKPRESSURE_BYTES) {
 			c->upstream_paused = true;
-			bufferevent_disable(c->ubev, EV_READ);
+			upstream_reading(c, false);
 			bufferevent_setwatermark(c->cbev, EV_WRITE, CLIENT_BACKPRESSURE_BYTES / 2, 0);
 		}
 	}

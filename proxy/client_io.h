@@ -20,6 +20,11 @@
 #define CLIENT_PAUSE_DRAINING 0x4
 #define CLIENT_PAUSE_CLOSING 0x8
 
+/* Turn reading from the client / the upstream on or off (plaintext read
+ * events or the TLS bufferevent alike). */
+void client_reading(struct client *c, bool on);
+void upstream_reading(struct client *c, bool on);
+
 void client_pause(struct client *c, unsigned bit);
 void client_resume(struct client *c, unsigned bit);
 

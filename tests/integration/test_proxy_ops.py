@@ -343,3 +343,28 @@ def test_large_messages_cross_whole_both_ways(start_tandem):
     s.sendall(wire.op_msg({"ping": 1, "$db": "admin"}, request_id=71))
     assert wire.header(wire.recv_msg(s))[2] == 71
     up.stop()
+
+
+def test_upstream_connect_timeout_closes_the_client(start_tandem):
+    """An upstream that accepts TCP but never completes the TLS handshake:
+    the client is closed after connect_timeout_ms, and logged once."""
+    silent = FakeUpstream(lambda msg: [])
+    t = start_tandem(silent.uri + "?tls=true", connect_timeout_ms=500,
+                     upstream_tls={"insecure": True})
+    s = wire.connect(t.port)
+    s.settimeout(5)
+    start = time.monotonic()
+    s.sendall(wire.op_msg({"ping": 1, "$db": "admin"}, request_id=80))
+    try:
+        data = s.recv(1)
+    except ConnectionResetError:
+        data = b""
+    assert data == b""
+    assert 0.3 < time.monotonic() - start < 4
+    assert wait_for(lambda: any(e.get("reason") == "upstream_connect_timeout"
+                                for e in log_events(t)))
+    # (the fixture's readiness probe is a client too, so at least one)
+    errors = [float(l.split()[1]) for l in t.metrics().splitlines()
+              if l.startswith("tandem_upstream_connect_errors_total ")]
+    assert errors and errors[0] >= 1
+    silent.stop()
