@@ -1,10 +1,10 @@
 /*
  * tandemctl.c - the SRE command line.
  *
- * This first version has `status`: it asks a running tandem's admin
- * endpoint for /healthz and /metrics and prints a short summary.  The flag
- * commands (shift, mode, shadow, ...) arrive with the issues that build
- * them.
+ * `status` asks a running tandem's admin endpoint for /healthz and
+ * /metrics and prints a short summary; `schema` prints or applies the DDL
+ * of a mapping (ctl_schema.c).  The flag commands (shift, mode, shadow,
+ * ...) arrive with the issues that build them.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "ctl_schema.h"
 
 #define CTL_EXIT_USAGE 2
 #define CTL_EXIT_DOWN 1
@@ -25,7 +26,9 @@ static void usage(FILE *out)
 {
 	fprintf(out, "Usage: tandemctl [--admin HOST:PORT] COMMAND\n\n"
 		     "Commands:\n"
-		     "  status    health, upstream and traffic counters of a running tandem\n\n"
+		     "  status    health, upstream and traffic counters of a running tandem\n"
+		     "  schema    print the PostgreSQL DDL of a mapping (--apply runs it);\n"
+		     "            see `tandemctl schema --help`\n\n"
 		     "Options:\n"
 		     "  --admin HOST:PORT   tandem's admin endpoint (default 127.0.0.1:9187,\n"
 		     "                      or $TANDEM_ADMIN)\n"
@@ -142,6 +145,8 @@ int main(int argc, char **argv)
 			admin = argv[++i];
 		} else if (!cmd && argv[i][0] != '-') {
 			cmd = argv[i];
+			if (!strcmp(cmd, "schema"))
+				return ctl_schema(argc - i, argv + i);
 		} else {
 			fprintf(stderr, "tandemctl: unexpected argument '%s' (see --help)\n", argv[i]);
 			return CTL_EXIT_USAGE;
