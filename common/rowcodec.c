@@ -839,7 +839,11 @@ static bool jp_number(struct jp *jp, struct jnode *n)
 		return JP_FAIL(jp, "number too long at %zu", jp_off(jp));
 	n->t = J_NUM;
 	n->n = (size_t)(p - s);
-	n->s = bson_strndup(s, n->n);
+	/* Not bson_strndup: it strncpy's n + 1 bytes and so reads one past an
+	 * input that is not NUL-terminated (found by fuzz_rowcodec). */
+	n->s = bson_malloc(n->n + 1);
+	memcpy(n->s, s, n->n);
+	n->s[n->n] = '\0';
 	jp->p = p;
 	return true;
 }
