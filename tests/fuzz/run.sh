@@ -2,12 +2,13 @@
 # tests/fuzz/run.sh [SECONDS] - build the libFuzzer targets (clang, ASan +
 # UBSan) and run each for SECONDS (default 60) over a working copy of its
 # seed corpus: fuzz_wire (frame, OP_MSG, OP_QUERY/OP_REPLY, OP_COMPRESSED)
-# and fuzz_rowcodec (the jsonb row codec's parser and its round trip).  Exits non-zero when the fuzzer finds a crash, a leak, a
+# fuzz_rowcodec (the jsonb row codec's parser and its round trip) and
+# fuzz_qentry (the durable queue's entry decoder).  Exits non-zero when the fuzzer finds a crash, a leak, a
 # timeout or undefined behaviour; the input is left in BUILD/fuzz-artifacts/.
 #
 #   FUZZ_BUILD_DIR  build directory (default: build-fuzz at the repo root)
 #   FUZZ_ARGS       extra libFuzzer flags (e.g. "-jobs=2 -workers=2")
-#   FUZZ_TARGETS    which targets (default: "fuzz_wire fuzz_rowcodec")
+#   FUZZ_TARGETS    which targets (default: "fuzz_wire fuzz_rowcodec fuzz_qentry")
 set -euo pipefail
 
 secs=${1:-60}
@@ -18,7 +19,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$root" -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 fi
-targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec}
+targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry}
 # shellcheck disable=SC2086
 meson compile -C "$build" $targets
 
@@ -28,6 +29,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 for t in $targets; do
 	seeds="$root/tests/fuzz/corpus"
 	[ "$t" = fuzz_rowcodec ] && seeds="$root/tests/fuzz/corpus_rowcodec"
+	[ "$t" = fuzz_qentry ] && seeds="$root/tests/fuzz/corpus_qentry"
 	work="$build/$t-corpus"
 	artifacts="$build/fuzz-artifacts/$t"
 	mkdir -p "$work" "$artifacts"
