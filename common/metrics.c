@@ -69,6 +69,7 @@ static const uint64_t latency_bounds[] = {
 #define N_BOUNDS (sizeof(latency_bounds) / sizeof(latency_bounds[0]))
 
 static _Atomic uint64_t cmd_count[N_COMMANDS];
+static _Atomic uint64_t cmd_bytes[N_COMMANDS];
 static _Atomic uint64_t lat_bucket[N_COMMANDS][N_BOUNDS + 1];
 static _Atomic uint64_t lat_sum_us[N_COMMANDS];
 
@@ -120,13 +121,14 @@ static int command_cmp(const void *key, const void *elem)
 	return strcmp(key, *(const char *const *)elem);
 }
 
-unsigned metrics_command(const char *name)
+unsigned metrics_command(const char *name, size_t bytes)
 {
 	const char *const *hit = bsearch(name, known_commands, N_COMMANDS - 1,
 					 sizeof(known_commands[0]), command_cmp);
 	unsigned i = hit ? (unsigned)(hit - known_commands) : COMMAND_OTHER;
 
 	atomic_fetch_add_explicit(&cmd_count[i], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&cmd_bytes[i], bytes, memory_order_relaxed);
 	return i;
 }
 
@@ -185,6 +187,12 @@ static void render_commands(struct evbuffer *out)
 	for (unsigned i = 0; i < N_COMMANDS; i++)
 		evbuffer_add_printf(out, "tandem_commands_total{command=\"%s\"} %llu\n",
 				    command_label(i), (unsigned long long)load(&cmd_count[i]));
+
+	evbuffer_add_printf(out, "# HELP tandem_command_bytes_total Request bytes by client command\n"
+				 "# TYPE tandem_command_bytes_total counter\n");
+	for (unsigned i = 0; i < N_COMMANDS; i++)
+		evbuffer_add_printf(out, "tandem_command_bytes_total{command=\"%s\"} %llu\n",
+				    command_label(i), (unsigned long long)load(&cmd_bytes[i]));
 
 	evbuffer_add_printf(out, "# HELP tandem_upstream_latency_seconds Upstream round trip of a request\n"
 				 "# TYPE tandem_upstream_latency_seconds histogram\n");

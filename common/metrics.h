@@ -64,9 +64,9 @@ uint64_t metrics_counter_get(enum metrics_counter c);
  * clients, "out" = from the upstream). */
 void metrics_message(enum metrics_dir dir, int32_t opcode, size_t bytes);
 
-/* A client command by name; unknown names count as "other".  Returns the
- * index used, for metrics_command_latency. */
-unsigned metrics_command(const char *name);
+/* A client command by name, in a request of bytes bytes; unknown names
+ * count as "other".  Returns the index used, for metrics_latency. */
+unsigned metrics_command(const char *name, size_t bytes);
 
 /* Upstream round trip of one request, in microseconds. */
 void metrics_latency(unsigned command_index, uint64_t usec);

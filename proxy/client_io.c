@@ -193,7 +193,8 @@ static void pending_add(struct client *c, const struct msg_info *info)
 	struct client_pending *p = &c->pending[c->npending++];
 
 	p->request_id = info->header.request_id;
-	p->command = metrics_command(info->command[0] ? info->command : "none");
+	p->command = metrics_command(info->command[0] ? info->command : "none",
+				     (size_t)info->header.length);
 	p->start_us = client_now_us();
 	p->opcode = info->opcode;
 	p->hello = hello_is_hello(info->command);
@@ -237,7 +238,7 @@ bool client_pump_requests(struct client *c)
 		if (info.expects_reply)
 			pending_add(c, &info);
 		else if (info.command[0])
-			(void)metrics_command(info.command);
+			(void)metrics_command(info.command, (size_t)h.length);
 		struct evbuffer *out = bufferevent_get_output(c->ubev);
 		evbuffer_remove_buffer(in, out, (size_t)h.length);
 		consumed = true;

@@ -119,6 +119,7 @@ def test_metrics_and_healthz(upstream, start_tandem):
     assert samples["tandem_client_connections"] >= 1
     assert samples['tandem_messages_total{direction="in",opcode="OP_MSG"}'] >= 2
     assert samples['tandem_upstream_latency_seconds_count{command="insert"}'] >= 1
+    assert samples['tandem_command_bytes_total{command="insert"}'] > 16
     with urllib.request.urlopen(t.admin_url + "/healthz", timeout=5) as r:
         assert r.status == 200
         assert json.loads(r.read())["status"] == "ok"

@@ -26,9 +26,9 @@ Test(metrics, counters_and_labels_render)
 	metrics_gauge_add(METRIC_CLIENT_CONNECTIONS, 2);
 	metrics_message(METRICS_IN, WIRE_OP_MSG, 100);
 	metrics_message(METRICS_IN, 9999, 10);
-	unsigned find = metrics_command("find");
+	unsigned find = metrics_command("find", 120);
 	metrics_latency(find, 300);
-	(void)metrics_command("$hostileCommandName\"\n");
+	(void)metrics_command("$hostileCommandName\"\n", 7);
 	metrics_protocol_error(WIRE_ERR_CHECKSUM);
 
 	char *s = render();
@@ -38,6 +38,7 @@ Test(metrics, counters_and_labels_render)
 	cr_assert(strstr(s, "tandem_message_bytes_total{direction=\"in\",opcode=\"OP_MSG\"} 100\n"));
 	cr_assert(strstr(s, "tandem_messages_total{direction=\"in\",opcode=\"other\"} 1\n"));
 	cr_assert(strstr(s, "tandem_commands_total{command=\"find\"} 1\n"));
+	cr_assert(strstr(s, "tandem_command_bytes_total{command=\"find\"} 120\n"));
 	cr_assert(strstr(s, "tandem_commands_total{command=\"other\"} 1\n"), "hostile names fold into other");
 	cr_assert_null(strstr(s, "hostileCommandName"));
 	cr_assert(strstr(s, "tandem_upstream_latency_seconds_bucket{command=\"find\",le=\"0.00025\"} 0\n"));
