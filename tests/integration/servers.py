@@ -49,8 +49,28 @@ def _die_with_parent():
 		pass
 
 
+_handed_out = set()
+
+
 def free_port():
-	"""A port that was free a moment ago on 127.0.0.1."""
+	"""A port that was free a moment ago on 127.0.0.1.
+
+	Chosen below the kernel's ephemeral range (32768-60999 here): a port
+	from that range can be taken by any outgoing connection between this
+	call and the server's bind, which made a listener fail with
+	EADDRINUSE now and then.  Never the same port twice in one process."""
+	import random
+	for _ in range(200):
+		port = random.randrange(20000, 32000)
+		if port in _handed_out:
+			continue
+		with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+			try:
+				s.bind(("127.0.0.1", port))
+			except OSError:
+				continue
+		_handed_out.add(port)
+		return port
 	with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
 		s.bind(("127.0.0.1", 0))
 		return s.getsockname()[1]
