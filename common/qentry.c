@@ -11,6 +11,7 @@
  * for gigabytes.  After the pre-scan every count is <= the bytes left.
  */
 #include "qentry.h"
+#include "errbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -58,18 +59,6 @@ const char *qentry_kind_name(enum qentry_kind kind)
 	return qentry_kind_names[kind];
 }
 
-__attribute__((format(printf, 3, 4))) static bool qentry_fail(char *err, size_t errlen,
-							      const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return false;
-}
-
 /* ------------------------------------------------------------ validation */
 
 static bool qentry_name_ok(const char *s, size_t len, size_t max)
@@ -95,17 +84,17 @@ static bool qentry_check(const struct qentry *e, char *err, size_t errlen)
 
 	for (int i = 0; i < 4; i++)
 		if (!names[i] || !qentry_name_ok(names[i], strlen(names[i]), QENTRY_NAME_MAX))
-			return qentry_fail(err, errlen, "%s: missing, too long or not UTF-8", what[i]);
+			return errbuf_fail(err, errlen, "%s: missing, too long or not UTF-8", what[i]);
 	if (e->tenant[0] == '\0')
-		return qentry_fail(err, errlen, "tenant: empty");
+		return errbuf_fail(err, errlen, "tenant: empty");
 	if ((unsigned)e->kind >= QENTRY_KIND_COUNT)
-		return qentry_fail(err, errlen, "kind: %u out of range", (unsigned)e->kind);
+		return errbuf_fail(err, errlen, "kind: %u out of range", (unsigned)e->kind);
 	if (!qentry_bson_ok(e->doc_key, e->doc_key_len, QENTRY_KEY_MAX))
-		return qentry_fail(err, errlen, "doc_key: not a valid BSON document");
+		return errbuf_fail(err, errlen, "doc_key: not a valid BSON document");
 	if (!qentry_bson_ok(e->payload, e->payload_len, QENTRY_PAYLOAD_MAX))
-		return qentry_fail(err, errlen, "payload: not a valid BSON document");
+		return errbuf_fail(err, errlen, "payload: not a valid BSON document");
 	if (e->error && !qentry_name_ok(e->error, strlen(e->error), QENTRY_ERROR_MAX))
-		return qentry_fail(err, errlen, "error: too long or not UTF-8");
+		return errbuf_fail(err, errlen, "error: too long or not UTF-8");
 	return true;
 }
 
@@ -181,7 +170,7 @@ bool qentry_encode(const struct qentry *e, uint8_t **out, size_t *out_len, char 
 		qentry_pack_strf(&pk, QF_E, e->error);
 	if (sink.failed || !sink.sb.data) {
 		msgpack_sbuffer_destroy(&sink.sb);
-		return qentry_fail(err, errlen, "out of memory");
+		return errbuf_fail(err, errlen, "out of memory");
 	}
 	*out = (uint8_t *)sink.sb.data; /* sbuffer memory is malloc'd: caller frees */
 	*out_len = sink.sb.size;
@@ -365,7 +354,7 @@ static bool qentry_from_map(const msgpack_object *root, struct qentry *e, char *
 	uint32_t seen = 0;
 
 	if (root->type != MSGPACK_OBJECT_MAP)
-		return qentry_fail(err, errlen, "not a msgpack map");
+		return errbuf_fail(err, errlen, "not a msgpack map");
 	for (uint32_t i = 0; i < root->via.map.size; i++) {
 		const msgpack_object_kv *kv = &root->via.map.ptr[i];
 		int f = qentry_field_of(&kv->key);
@@ -373,14 +362,14 @@ static bool qentry_from_map(const msgpack_object *root, struct qentry *e, char *
 		if (f < 0)
 			continue; /* unknown key (or non-string key): ignored */
 		if (seen & (1u << f))
-			return qentry_fail(err, errlen, "duplicate key \"%s\"", qentry_keys[f]);
+			return errbuf_fail(err, errlen, "duplicate key \"%s\"", qentry_keys[f]);
 		seen |= 1u << f;
 		if (!qentry_take_field(e, (enum qentry_field)f, &kv->val))
-			return qentry_fail(err, errlen, "bad value for \"%s\"", qentry_keys[f]);
+			return errbuf_fail(err, errlen, "bad value for \"%s\"", qentry_keys[f]);
 	}
 	for (int f = 0; f < QF_COUNT; f++)
 		if ((qentry_required & (1u << f)) && !(seen & (1u << f)))
-			return qentry_fail(err, errlen, "missing key \"%s\"", qentry_keys[f]);
+			return errbuf_fail(err, errlen, "missing key \"%s\"", qentry_keys[f]);
 	return true;
 }
 
@@ -394,14 +383,14 @@ bool qentry_decode(const uint8_t *data, size_t len, struct qentry *e, char *err,
 
 	memset(e, 0, sizeof *e);
 	if (!data || len == 0 || len > QENTRY_ENCODED_MAX)
-		return qentry_fail(err, errlen, "entry size %zu out of range", len);
+		return errbuf_fail(err, errlen, "entry size %zu out of range", len);
 	if (!qentry_prescan(&p, &left, 0) || left != 0)
-		return qentry_fail(err, errlen, "malformed msgpack (truncated, trailing or too deep)");
+		return errbuf_fail(err, errlen, "malformed msgpack (truncated, trailing or too deep)");
 	msgpack_unpacked_init(&up);
 	if (msgpack_unpack_next(&up, (const char *)data, len, &off) != MSGPACK_UNPACK_SUCCESS ||
 	    off != len) {
 		msgpack_unpacked_destroy(&up);
-		return qentry_fail(err, errlen, "malformed msgpack");
+		return errbuf_fail(err, errlen, "malformed msgpack");
 	}
 	ok = qentry_from_map(&up.data, e, err, errlen);
 	msgpack_unpacked_destroy(&up);

@@ -4,6 +4,7 @@
  * their replies in order, check each reply's type in one place.
  */
 #include "rqueue.h"
+#include "errbuf.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -12,18 +13,6 @@
 
 #define RQUEUE_KEY_MAX (RQUEUE_TENANT_MAX + 64u)
 #define RQUEUE_RECOVER_CHUNK 100u
-
-__attribute__((format(printf, 3, 4))) static bool rqueue_fail(char *err, size_t errlen,
-							      const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return false;
-}
 
 bool rqueue_key(enum rqueue_list which, const char *tenant, char *buf, size_t buflen)
 {
@@ -51,13 +40,13 @@ static bool rqueue_keys(const char *tenant, struct rqueue_keys *k, char *err, si
 	if (!rqueue_key(RQUEUE_PENDING, tenant, k->pending, sizeof k->pending) ||
 	    !rqueue_key(RQUEUE_PROCESSING, tenant, k->processing, sizeof k->processing) ||
 	    !rqueue_key(RQUEUE_DEADLETTER, tenant, k->dead, sizeof k->dead))
-		return rqueue_fail(err, errlen, "bad tenant name (empty or > %u bytes)", RQUEUE_TENANT_MAX);
+		return errbuf_fail(err, errlen, "bad tenant name (empty or > %u bytes)", RQUEUE_TENANT_MAX);
 	return true;
 }
 
 static bool rqueue_ctx_fail(redisContext *rc, char *err, size_t errlen)
 {
-	return rqueue_fail(err, errlen, "redis: %s", rc->err ? rc->errstr : "no reply");
+	return errbuf_fail(err, errlen, "redis: %s", rc->err ? rc->errstr : "no reply");
 }
 
 /* Read one reply; an error reply fails with its text.  *out owned by caller. */
@@ -69,7 +58,7 @@ static bool rqueue_reply(redisContext *rc, redisReply **out, char *err, size_t e
 		return rqueue_ctx_fail(rc, err, errlen);
 	*out = r;
 	if ((*out)->type == REDIS_REPLY_ERROR) {
-		rqueue_fail(err, errlen, "redis: %.*s", (int)(*out)->len, (*out)->str);
+		errbuf_fail(err, errlen, "redis: %.*s", (int)(*out)->len, (*out)->str);
 		freeReplyObject(*out);
 		*out = NULL;
 		return false;
@@ -103,7 +92,7 @@ static bool rqueue_cmd_int(redisContext *rc, int argc, const char **argv, const 
 	if (ok && v)
 		*v = r->type == REDIS_REPLY_INTEGER ? r->integer : 0;
 	freeReplyObject(r);
-	return ok || rqueue_fail(err, errlen, "redis: unexpected reply type");
+	return ok || errbuf_fail(err, errlen, "redis: unexpected reply type");
 }
 
 bool rqueue_push(redisContext *rc, const char *tenant, const void *entry, size_t len, char *err,
@@ -116,7 +105,7 @@ bool rqueue_push(redisContext *rc, const char *tenant, const void *entry, size_t
 	if (!rqueue_keys(tenant, &k, err, errlen))
 		return false;
 	if (!entry || len == 0)
-		return rqueue_fail(err, errlen, "empty entry");
+		return errbuf_fail(err, errlen, "empty entry");
 	argv[1] = k.pending, lens[1] = strlen(k.pending);
 	return rqueue_cmd_int(rc, 3, argv, lens, NULL, err, errlen);
 }
@@ -166,14 +155,14 @@ bool rqueue_claim(redisContext *rc, const char *tenant, size_t max, struct rqueu
 	if (!rqueue_keys(tenant, &k, err, errlen))
 		return false;
 	if (max == 0 || max > RQUEUE_CLAIM_MAX)
-		return rqueue_fail(err, errlen, "claim size %zu out of range", max);
+		return errbuf_fail(err, errlen, "claim size %zu out of range", max);
 	argv[1] = k.pending, lens[1] = strlen(k.pending);
 	argv[2] = k.processing, lens[2] = strlen(k.processing);
 	out->items = calloc(max, sizeof *out->items);
 	out->lens = calloc(max, sizeof *out->lens);
 	if (!out->items || !out->lens) {
 		rqueue_batch_free(out);
-		return rqueue_fail(err, errlen, "out of memory");
+		return errbuf_fail(err, errlen, "out of memory");
 	}
 	if (!rqueue_append_n(rc, max, 5, argv, lens, err, errlen)) {
 		rqueue_batch_free(out);
@@ -183,9 +172,9 @@ bool rqueue_claim(redisContext *rc, const char *tenant, size_t max, struct rqueu
 		redisReply *r = NULL;
 		bool ok = rqueue_reply(rc, &r, err, errlen);
 		if (ok && r->type == REDIS_REPLY_STRING)
-			ok = rqueue_batch_add(out, r) || rqueue_fail(err, errlen, "out of memory");
+			ok = rqueue_batch_add(out, r) || errbuf_fail(err, errlen, "out of memory");
 		else if (ok && r->type != REDIS_REPLY_NIL)
-			ok = rqueue_fail(err, errlen, "redis: unexpected LMOVE reply");
+			ok = errbuf_fail(err, errlen, "redis: unexpected LMOVE reply");
 		if (r)
 			freeReplyObject(r);
 		if (!ok) {
@@ -217,9 +206,9 @@ bool rqueue_ack(redisContext *rc, const char *tenant, size_t n, char *err, size_
 static bool rqueue_deadletter_exec(const redisReply *r, char *err, size_t errlen)
 {
 	if (r->type != REDIS_REPLY_ARRAY || r->elements != 2)
-		return rqueue_fail(err, errlen, "redis: dead-letter transaction aborted");
+		return errbuf_fail(err, errlen, "redis: dead-letter transaction aborted");
 	if (r->element[1]->type != REDIS_REPLY_STRING)
-		return rqueue_fail(err, errlen, "dead-letter: processing list was empty (entry kept in dead letters)");
+		return errbuf_fail(err, errlen, "dead-letter: processing list was empty (entry kept in dead letters)");
 	return true;
 }
 
@@ -236,7 +225,7 @@ bool rqueue_deadletter(redisContext *rc, const char *tenant, const void *entry, 
 	if (!rqueue_keys(tenant, &k, err, errlen))
 		return false;
 	if (!entry || len == 0)
-		return rqueue_fail(err, errlen, "empty entry");
+		return errbuf_fail(err, errlen, "empty entry");
 	push[1] = k.dead, plens[1] = strlen(k.dead);
 	pop[1] = k.processing, olens[1] = strlen(k.processing);
 	if (redisAppendCommandArgv(rc, 1, multi, l5) != REDIS_OK ||

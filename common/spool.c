@@ -7,6 +7,7 @@
  *   clear:  ftruncate to the magic -> fdatasync
  */
 #include "spool.h"
+#include "errbuf.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -30,18 +31,6 @@ struct spool {
 	uint64_t pending;     /* appended since the last sync */
 	uint64_t pending_ms;  /* monotonic ms of the oldest pending append */
 };
-
-__attribute__((format(printf, 3, 4))) static bool spool_fail(char *err, size_t errlen,
-							     const char *fmt, ...)
-{
-	if (err && errlen) {
-		va_list ap;
-		va_start(ap, fmt);
-		vsnprintf(err, errlen, fmt, ap);
-		va_end(ap);
-	}
-	return false;
-}
 
 static uint64_t spool_now_ms(void)
 {
@@ -140,12 +129,12 @@ static bool spool_magic(int fd, uint64_t fsize, char *err, size_t errlen)
 	if (fsize == 0) {
 		if (pwrite(fd, SPOOL_MAGIC, SPOOL_MAGIC_LEN, 0) != (ssize_t)SPOOL_MAGIC_LEN ||
 		    fdatasync(fd) != 0)
-			return spool_fail(err, errlen, "writing spool header: %s", strerror(errno));
+			return errbuf_fail(err, errlen, "writing spool header: %s", strerror(errno));
 		return true;
 	}
 	if (fsize < SPOOL_MAGIC_LEN || spool_pread_full(fd, m, sizeof m, 0) != 1 ||
 	    memcmp(m, SPOOL_MAGIC, SPOOL_MAGIC_LEN) != 0)
-		return spool_fail(err, errlen, "not a tandem spool file (bad magic); refusing to touch it");
+		return errbuf_fail(err, errlen, "not a tandem spool file (bad magic); refusing to touch it");
 	return true;
 }
 
@@ -164,9 +153,9 @@ static bool spool_scan(struct spool *s, uint64_t fsize, struct spool_open_info *
 		s->records++;
 	}
 	if (r < 0)
-		return spool_fail(err, errlen, "reading spool: %s", strerror(errno));
+		return errbuf_fail(err, errlen, "reading spool: %s", strerror(errno));
 	if (off < fsize && (ftruncate(s->fd, (off_t)off) != 0 || fdatasync(s->fd) != 0))
-		return spool_fail(err, errlen, "cutting torn spool tail: %s", strerror(errno));
+		return errbuf_fail(err, errlen, "cutting torn spool tail: %s", strerror(errno));
 	s->end = off;
 	if (info) {
 		info->records = s->records;
@@ -183,7 +172,7 @@ struct spool *spool_open(const char *path, const struct spool_opts *opts,
 	struct stat st;
 
 	if (!s) {
-		spool_fail(err, errlen, "out of memory");
+		errbuf_fail(err, errlen, "out of memory");
 		return NULL;
 	}
 	s->opts = *opts;
@@ -191,15 +180,15 @@ struct spool *spool_open(const char *path, const struct spool_opts *opts,
 		s->opts.batch_records = 1;
 	s->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	if (s->fd < 0) {
-		spool_fail(err, errlen, "open %s: %s", path, strerror(errno));
+		errbuf_fail(err, errlen, "open %s: %s", path, strerror(errno));
 		free(s);
 		return NULL;
 	}
 	if (flock(s->fd, LOCK_EX | LOCK_NB) != 0) {
-		spool_fail(err, errlen, "%s is locked by another writer (%s)", path,
+		errbuf_fail(err, errlen, "%s is locked by another writer (%s)", path,
 			   errno == EWOULDBLOCK ? "one writer per spool" : strerror(errno));
 	} else if (fstat(s->fd, &st) != 0) {
-		spool_fail(err, errlen, "stat %s: %s", path, strerror(errno));
+		errbuf_fail(err, errlen, "stat %s: %s", path, strerror(errno));
 	} else if (spool_magic(s->fd, (uint64_t)st.st_size, err, errlen) &&
 		   spool_scan(s, st.st_size ? (uint64_t)st.st_size : SPOOL_MAGIC_LEN, info, err, errlen)) {
 		return s;
@@ -214,7 +203,7 @@ bool spool_sync(struct spool *s, char *err, size_t errlen)
 	if (s->pending == 0)
 		return true;
 	if (fdatasync(s->fd) != 0)
-		return spool_fail(err, errlen, "fdatasync spool: %s", strerror(errno));
+		return errbuf_fail(err, errlen, "fdatasync spool: %s", strerror(errno));
 	s->pending = 0;
 	return true;
 }
@@ -262,11 +251,11 @@ static bool spool_write_record(struct spool *s, const void *data, uint32_t len)
 bool spool_append(struct spool *s, const void *data, size_t len, char *err, size_t errlen)
 {
 	if (len == 0 || len > SPOOL_RECORD_MAX)
-		return spool_fail(err, errlen, "record size %zu out of range", len);
+		return errbuf_fail(err, errlen, "record size %zu out of range", len);
 	if (!spool_write_record(s, data, (uint32_t)len)) {
 		int e = errno;
 		(void)!ftruncate(s->fd, (off_t)s->end); /* no half record left behind */
-		return spool_fail(err, errlen, "append to spool: %s", strerror(e));
+		return errbuf_fail(err, errlen, "append to spool: %s", strerror(e));
 	}
 	s->end += SPOOL_REC_HEADER + len;
 	s->records++;
@@ -306,7 +295,7 @@ enum spool_read_status spool_read_next(struct spool *s, struct spool_cursor *c, 
 		return SPOOL_READ_END;
 	r = spool_check_record(s->fd, c->off, s->end, &len, out);
 	if (r != 1) {
-		spool_fail(err, errlen, "spool record %llu at offset %llu: %s",
+		errbuf_fail(err, errlen, "spool record %llu at offset %llu: %s",
 			   (unsigned long long)c->index, (unsigned long long)c->off,
 			   r < 0 ? strerror(errno) : "corrupt since open");
 		return SPOOL_READ_ERR;
@@ -320,9 +309,9 @@ enum spool_read_status spool_read_next(struct spool *s, struct spool_cursor *c, 
 bool spool_truncate_all(struct spool *s, const struct spool_cursor *c, char *err, size_t errlen)
 {
 	if (c->off != s->end)
-		return spool_fail(err, errlen, "records were appended after the replay cursor; read them first");
+		return errbuf_fail(err, errlen, "records were appended after the replay cursor; read them first");
 	if (ftruncate(s->fd, (off_t)SPOOL_MAGIC_LEN) != 0 || fdatasync(s->fd) != 0)
-		return spool_fail(err, errlen, "truncating spool: %s", strerror(errno));
+		return errbuf_fail(err, errlen, "truncating spool: %s", strerror(errno));
 	s->end = SPOOL_MAGIC_LEN;
 	s->records = 0;
 	s->pending = 0;
