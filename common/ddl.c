@@ -170,7 +170,8 @@ static void put_row_tail(FILE *f, const struct mapping_collection *parent)
 
 /*
  * CREATE [UNIQUE] INDEX IF NOT EXISTS "<table>_<cols>_<suffix>" ON "table"
- * [USING gin] ([tenant, ]cols).  tenant NULL: no tenant column (gin).
+ * [USING gin] ([tenant, ]cols [jsonb_path_ops]).  tenant NULL: no tenant
+ * column (gin).
  */
 static void put_index(FILE *f, const char *table, const char *tenant, char *const *cols, size_t n,
 		      bool unique, bool gin)
@@ -196,6 +197,8 @@ static void put_index(FILE *f, const char *table, const char *tenant, char *cons
 	for (size_t i = 0; i < n; i++) {
 		fputs(i ? ", " : "", f);
 		ddl_put_ident(f, cols[i]);
+		if (gin)   /* containment (@>, @?, @@) only: a third of the size and insert cost */
+			fputs(" jsonb_path_ops", f);
 	}
 	fputs(");\n", f);
 }

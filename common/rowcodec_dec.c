@@ -23,6 +23,7 @@
 
 struct dec {
 	bson_error_t *err;
+	const struct rowcodec_hooks *hooks; /* NULL: markers are refused */
 };
 
 #define DEC_FAIL(d, ...) (ERR((d)->err, ROWCODEC_ERR_SHAPE, __VA_ARGS__), false)
@@ -286,9 +287,31 @@ static bool dec_bytes(struct dec *d, bson_t *out, const char *key,
 	return ok ? true : DEC_FAIL(d, "cannot append bytes");
 }
 
+/* {"~t":"c","c":NAME,"y":TYPE[,"st":SUBTYPE]}: a value held in a typed
+ * column of a mapped table; the rowstore hook appends it. */
+static bool dec_marker(struct dec *d, bson_t *out, const char *key,
+		       size_t klen, const struct jnode *o)
+{
+	const struct jnode *c = obj_get(o, "c"), *st = obj_get(o, "st");
+	int64_t y, sv = -1;
+
+	if (!c || c->t != J_STR || memchr(c->s, 0, c->n) ||
+	    !num_i64(obj_get(o, "y"), &y) || (st && !num_i64(st, &sv)) ||
+	    o->n != 3u + (st != NULL))
+		return DEC_FAIL(d, "bad column marker");
+	return d->hooks->dec_marker(d->hooks->ctx, c->s, y, sv, out, key, klen,
+				    d->err);
+}
+
 static bool dec_wrapper(struct dec *d, bson_t *out, const char *key,
 			size_t klen, const struct jnode *o, int depth)
 {
+	const struct jnode *tc = obj_get(o, "~t");
+
+	if (d->hooks && d->hooks->dec_marker && tc && tc->t == J_STR &&
+	    !strcmp(tc->s, "c") && tc->n == 1)
+		return dec_marker(d, out, key, klen, o);
+
 	const struct wrapper_spec *w = wrapper_check(d, o);
 	const char *c;
 	const struct jnode *v;
@@ -532,7 +555,28 @@ static bool dec_doc(struct dec *d, const struct jnode *o, bson_t *out,
 bool rowcodec_from_json(const char *json, size_t len, bson_t *out,
 			bson_error_t *err)
 {
-	struct dec d = { err };
+	return rowcodec_from_json_hooked(json, len, NULL, out, err);
+}
+
+bool rowcodec_value_from_json(const char *json, size_t len, bson_t *out,
+			      const char *key, size_t klen, bson_error_t *err)
+{
+	struct dec d = { err, NULL };
+	struct jnode root;
+	bool ok;
+
+	memset(&root, 0, sizeof root);
+	ok = rowcodec_json_parse(json, len, &root, err) &&
+	     dec_value(&d, out, key, klen, &root, 1);
+	rowcodec_jnode_free(&root);
+	return ok;
+}
+
+bool rowcodec_from_json_hooked(const char *json, size_t len,
+			       const struct rowcodec_hooks *h, bson_t *out,
+			       bson_error_t *err)
+{
+	struct dec d = { err, h };
 	struct jnode root;
 	bool ok;
 

@@ -113,6 +113,7 @@ static void sb_double(struct strbuf *sb, double v)
 struct enc {
 	struct strbuf sb;
 	bson_error_t *err;
+	const struct rowcodec_hooks *hooks; /* NULL: plain rowcodec */
 };
 
 static bool enc_doc(struct enc *e, const bson_t *doc, int depth);
@@ -334,7 +335,13 @@ static bool enc_value(struct enc *e, const bson_iter_t *it, int depth)
 {
 	bson_t sub;
 	int64_t l;
+	const char *marker;
 
+	if (e->hooks && e->hooks->enc_marker &&
+	    (marker = e->hooks->enc_marker(e->hooks->ctx, it))) {
+		sb_str(&e->sb, marker);
+		return true;
+	}
 	switch (bson_iter_type(it)) {
 	case BSON_TYPE_DOUBLE: enc_double(e, bson_iter_double(it)); return true;
 	case BSON_TYPE_UTF8: enc_utf8(e, it); return true;
@@ -495,7 +502,29 @@ static bool enc_doc(struct enc *e, const bson_t *doc, int depth)
 bool rowcodec_to_json(const bson_t *doc, char **json, size_t *len,
 		      bson_error_t *err)
 {
-	struct enc e = { { NULL, 0, 0 }, err };
+	return rowcodec_to_json_hooked(doc, NULL, json, len, err);
+}
+
+bool rowcodec_value_to_json(const bson_iter_t *it, char **json, size_t *len,
+			    bson_error_t *err)
+{
+	struct enc e = { { NULL, 0, 0 }, err, NULL };
+
+	*json = NULL;
+	*len = 0;
+	if (!enc_value(&e, it, 1)) {
+		bson_free(e.sb.p);
+		return false;
+	}
+	*json = e.sb.p;
+	*len = e.sb.len;
+	return true;
+}
+
+bool rowcodec_to_json_hooked(const bson_t *doc, const struct rowcodec_hooks *h,
+			     char **json, size_t *len, bson_error_t *err)
+{
+	struct enc e = { { NULL, 0, 0 }, err, h };
 	size_t off;
 
 	*json = NULL;

@@ -74,6 +74,35 @@ enum wire_status wire_header_check(const struct wire_header *h, int32_t max_len)
 	return WIRE_OK;
 }
 
+/* Nesting of documents, arrays and code-with-scope at most WIRE_MAX_DEPTH
+ * (mongod refuses more than 200).  bson_iter checks each element's bounds,
+ * so this is safe before validation; a malformed element ends the walk and
+ * validation rejects it. */
+static bool wire_depth_ok(const bson_t *doc, int depth)
+{
+	bson_iter_t it;
+	bson_t sub;
+	uint32_t len, slen;
+	const uint8_t *data;
+
+	if (depth > WIRE_MAX_DEPTH)
+		return false;
+	if (!bson_iter_init(&it, doc))
+		return true;
+	while (bson_iter_next(&it)) {
+		data = NULL;
+		if (BSON_ITER_HOLDS_DOCUMENT(&it))
+			bson_iter_document(&it, &len, &data);
+		else if (BSON_ITER_HOLDS_ARRAY(&it))
+			bson_iter_array(&it, &len, &data);
+		else if (BSON_ITER_HOLDS_CODEWSCOPE(&it))
+			bson_iter_codewscope(&it, &slen, &len, &data);
+		if (data && bson_init_static(&sub, data, len) && !wire_depth_ok(&sub, depth + 1))
+			return false;
+	}
+	return true;
+}
+
 enum wire_status wire_doc_check(const uint8_t *p, size_t remaining, uint32_t *doc_len)
 {
 	if (remaining < 4)
@@ -90,7 +119,8 @@ enum wire_status wire_doc_check(const uint8_t *p, size_t remaining, uint32_t *do
 	bson_error_t err;
 	if (!bson_init_static(&doc, p, (size_t)n))
 		return WIRE_ERR_BSON;
-	if (!bson_validate_with_error(&doc, BSON_VALIDATE_NONE, &err))
+	/* libbson's validator recurses without a limit: bound the depth first. */
+	if (!wire_depth_ok(&doc, 0) || !bson_validate_with_error(&doc, BSON_VALIDATE_NONE, &err))
 		return WIRE_ERR_BSON;
 	*doc_len = (uint32_t)n;
 	return WIRE_OK;

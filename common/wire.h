@@ -23,6 +23,8 @@
 #define WIRE_HEADER_LEN 16
 /* MongoDB's maxMessageSizeBytes. */
 #define WIRE_MAX_MESSAGE_DEFAULT (48 * 1000 * 1000)
+/* Deepest BSON nesting tandem reads (mongod's own limit is 200). */
+#define WIRE_MAX_DEPTH 256
 
 enum wire_opcode {
 	WIRE_OP_REPLY = 1,

@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 PACKAGES=(
   build-essential meson ninja-build pkg-config clang libclang-rt-14-dev
-  libevent-dev libmongoc-dev libbson-dev libpq-dev libhiredis-dev libmsgpack-dev
+  libevent-dev libmongoc-dev libbson-dev libpq-dev libhiredis-dev libmsgpack-dev libpcre2-dev
   libssl-dev libyaml-dev zlib1g-dev libsnappy-dev libzstd-dev libcriterion-dev
   postgresql redis-server haproxy openssl curl procps
   python3 python3-pymongo python3-mockupdb python3-mongomock python3-pytest python3-yaml

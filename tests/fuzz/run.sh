@@ -19,7 +19,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$root" -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 fi
-targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry}
+targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans}
 # shellcheck disable=SC2086
 meson compile -C "$build" $targets
 
@@ -30,6 +30,7 @@ for t in $targets; do
 	seeds="$root/tests/fuzz/corpus"
 	[ "$t" = fuzz_rowcodec ] && seeds="$root/tests/fuzz/corpus_rowcodec"
 	[ "$t" = fuzz_qentry ] && seeds="$root/tests/fuzz/corpus_qentry"
+	[ "$t" = fuzz_dwtrans ] && seeds="$root/tests/fuzz/corpus_dwtrans"
 	work="$build/$t-corpus"
 	artifacts="$build/fuzz-artifacts/$t"
 	mkdir -p "$work" "$artifacts"

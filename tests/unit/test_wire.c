@@ -3,6 +3,7 @@
  * bounds helpers (wire_doc_check, wire_cstring) that every parser uses.
  */
 #include <criterion/criterion.h>
+#include <stdlib.h>
 
 #include "wire.h"
 #include "wire_builder.h"
@@ -131,4 +132,29 @@ Test(wire, cstring_stays_within_remaining)
 	cr_assert_null(wire_cstring(s + 3, 1, &n));
 	cr_assert_not_null(wire_cstring(s + 2, 1, &n));
 	cr_assert_eq(n, 0);
+}
+
+/* {a: {a: ... {} ...}} nested depth levels: each level is 4 (length) +
+ * 1 (type) + 2 ("a\0") bytes before its child and 1 terminator after. */
+Test(wire, deep_nesting_is_rejected_not_recursed)
+{
+	uint32_t dl;
+
+	for (int depth = 1; depth <= 100000; depth *= 10) {
+		size_t n = (size_t)depth * 8 + 5;
+		uint8_t *buf = calloc(n, 1);
+		cr_assert_not_null(buf);
+		for (int i = 0; i < depth; i++) {
+			wire_store_i32(buf + (size_t)i * 7, (int32_t)(n - (size_t)i * 8));
+			buf[(size_t)i * 7 + 4] = 0x03;
+			buf[(size_t)i * 7 + 5] = 'a';
+		}
+		wire_store_i32(buf + (size_t)depth * 7, 5);
+		enum wire_status st = wire_doc_check(buf, n, &dl);
+		if (depth <= WIRE_MAX_DEPTH)
+			cr_expect_eq(st, WIRE_OK, "depth %d: %s", depth, wire_status_to_str(st));
+		else
+			cr_expect_eq(st, WIRE_ERR_BSON, "depth %d: %s", depth, wire_status_to_str(st));
+		free(buf);
+	}
 }
