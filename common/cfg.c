@@ -78,6 +78,28 @@ static const struct cfg_entry cfg_table[] = {
 	 "its private key (default: in cert_file)"},
 	{"upstream_tls.insecure", CFG_BOOL, F(upstream_tls_insecure), 0, "false", 0, 0,
 	 "do not verify the upstream certificate (testing only)"},
+	{"defaults.write_mode", CFG_STR, F(default_write_mode), 0, "mongo_only", 0, 0,
+	 "write mode without Redis flags: mongo_only|dual_write|pg_primary|pg_only"},
+	{"defaults.read_pct", CFG_STR, F(default_read_pct), 0, "0", 0, 0,
+	 "share of reads served by PostgreSQL without Redis flags (0-100)"},
+	{"defaults.shadow_pct", CFG_STR, F(default_shadow_pct), 0, "0", 0, 0,
+	 "share of reads shadowed without Redis flags (0-100)"},
+	{"flags.poll_ms", CFG_INT, F(flags_poll_ms), 0, "100", 10, 5000,
+	 "how often the Redis flags are re-read (ms)"},
+	{"dualwrite.pool_size", CFG_INT, F(dw_pool_size), 0, "4", 1, 64,
+	 "PostgreSQL connections of the dual-write applier"},
+	{"dualwrite.batch_max", CFG_INT, F(dw_batch_max), 0, "500", 1, 10000,
+	 "inserts coalesced into one PostgreSQL transaction"},
+	{"dualwrite.spool_path", CFG_STR, F(dw_spool_path), 0, "tandem.spool", 0, 0,
+	 "local append-only spool used when Redis is down too"},
+	{"dualwrite.spool_fsync", CFG_STR, F(dw_spool_fsync), 0, "batch", 0, 0,
+	 "spool fsync policy: always|batch|never"},
+	{"dualwrite.node_id", CFG_STR, F(dw_node_id), 0, "", 0, 0,
+	 "this instance's name in queue entries (\"\" = host:pid)"},
+	{"dualwrite.drain_interval_ms", CFG_INT, F(dw_drain_interval_ms), 0, "500", 10, 60000,
+	 "how often tenants with queued writes are retried (ms)"},
+	{"dualwrite.timeout_ms", CFG_INT, F(dw_timeout_ms), 0, "10000", 100, 600000,
+	 "a PostgreSQL batch in flight longer than this is abandoned (transient)"},
 };
 
 #define CFG_N (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -261,6 +283,46 @@ void cfg_free(struct cfg *c)
 	}
 }
 
+static bool cfg_is_one_of(const char *v, const char *const *choices)
+{
+	for (; *choices; choices++)
+		if (strcmp(v, *choices) == 0)
+			return true;
+	return false;
+}
+
+static bool cfg_is_pct(const char *v)
+{
+	char *end;
+	double d = strtod(v, &end);
+
+	return *v && !*end && d >= 0.0 && d <= 100.0;
+}
+
+/* Keys whose values are words or percentages (kept as strings). */
+static bool cfg_check_choices(const struct cfg *c, char *err, size_t errlen)
+{
+	static const char *const modes[] = {"mongo_only", "dual_write", "pg_primary", "pg_only", NULL};
+	static const char *const fsyncs[] = {"always", "batch", "never", NULL};
+
+	if (!cfg_is_one_of(c->default_write_mode, modes)) {
+		cfg_err(err, errlen, "key 'defaults.write_mode': '%s' is not one of mongo_only, "
+			"dual_write, pg_primary, pg_only", c->default_write_mode);
+		return false;
+	}
+	if (!cfg_is_pct(c->default_read_pct) || !cfg_is_pct(c->default_shadow_pct)) {
+		cfg_err(err, errlen, "key '%s': not a percentage between 0 and 100",
+			cfg_is_pct(c->default_read_pct) ? "defaults.shadow_pct" : "defaults.read_pct");
+		return false;
+	}
+	if (!cfg_is_one_of(c->dw_spool_fsync, fsyncs)) {
+		cfg_err(err, errlen, "key 'dualwrite.spool_fsync': '%s' is not one of always, batch, never",
+			c->dw_spool_fsync);
+		return false;
+	}
+	return true;
+}
+
 bool cfg_validate(const struct cfg *c, char *err, size_t errlen)
 {
 	if (!*c->mongo_uri) {
@@ -279,6 +341,8 @@ bool cfg_validate(const struct cfg *c, char *err, size_t errlen)
 		cfg_err(err, errlen, "key 'tls.ca_file': needs tls.cert_file and tls.key_file");
 		return false;
 	}
+	if (!cfg_check_choices(c, err, errlen))
+		return false;
 	char host[256];
 	uint16_t port;
 	if (*c->advertise && !cfg_split_hostport(c->advertise, host, sizeof(host), &port)) {

@@ -43,6 +43,17 @@ struct cfg {
 	char *upstream_tls_cert_file;
 	char *upstream_tls_key_file;
 	bool upstream_tls_insecure; /* skip certificate and host name checks */
+	char *default_write_mode;   /* flags for tenants without Redis flags */
+	char *default_read_pct;     /* "0".."100", decimals allowed */
+	char *default_shadow_pct;
+	int64_t flags_poll_ms;      /* how often Redis flags are re-read */
+	int64_t dw_pool_size;       /* PostgreSQL connections of the applier */
+	int64_t dw_batch_max;       /* inserts coalesced into one transaction */
+	char *dw_spool_path;        /* local spool when Redis is down too */
+	char *dw_spool_fsync;       /* always | batch | never */
+	char *dw_node_id;           /* names this instance in queue entries; "" = host:pid */
+	int64_t dw_drain_interval_ms; /* how often queued tenants are retried */
+	int64_t dw_timeout_ms;      /* one PostgreSQL batch in flight at most */
 };
 
 /* Fill every field with its default.  Strings are malloc'd. */

@@ -75,6 +75,9 @@ static _Atomic uint64_t lat_sum_us[N_COMMANDS];
 
 static _Atomic uint64_t proto_errors[WIRE_ERR_NOMEM + 1];
 
+static _Atomic uint64_t lag_bucket[N_BOUNDS + 1];
+static _Atomic uint64_t lag_sum_us;
+
 void metrics_inc(enum metrics_counter c)
 {
 	atomic_fetch_add_explicit(&counters[c], 1, memory_order_relaxed);
@@ -142,6 +145,16 @@ void metrics_latency(unsigned ci, uint64_t usec)
 		b++;
 	atomic_fetch_add_explicit(&lat_bucket[ci][b], 1, memory_order_relaxed);
 	atomic_fetch_add_explicit(&lat_sum_us[ci], usec, memory_order_relaxed);
+}
+
+void metrics_dw_lag(uint64_t usec)
+{
+	unsigned b = 0;
+
+	while (b < N_BOUNDS && usec > latency_bounds[b])
+		b++;
+	atomic_fetch_add_explicit(&lag_bucket[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&lag_sum_us, usec, memory_order_relaxed);
 }
 
 void metrics_protocol_error(enum wire_status st)
@@ -216,6 +229,25 @@ static void render_commands(struct evbuffer *out)
 	}
 }
 
+static void render_lag(struct evbuffer *out)
+{
+	uint64_t cum = 0;
+
+	evbuffer_add_printf(out, "# HELP tandem_dualwrite_lag_seconds MongoDB's reply to PostgreSQL's commit, per operation\n"
+				 "# TYPE tandem_dualwrite_lag_seconds histogram\n");
+	for (unsigned b = 0; b <= N_BOUNDS; b++) {
+		cum += load(&lag_bucket[b]);
+		if (b < N_BOUNDS)
+			evbuffer_add_printf(out, "tandem_dualwrite_lag_seconds_bucket{le=\"%g\"} %llu\n",
+					    (double)latency_bounds[b] / 1e6, (unsigned long long)cum);
+		else
+			evbuffer_add_printf(out, "tandem_dualwrite_lag_seconds_bucket{le=\"+Inf\"} %llu\n",
+					    (unsigned long long)cum);
+	}
+	evbuffer_add_printf(out, "tandem_dualwrite_lag_seconds_sum %.6f\ntandem_dualwrite_lag_seconds_count %llu\n",
+			    (double)load(&lag_sum_us) / 1e6, (unsigned long long)cum);
+}
+
 void metrics_render(struct evbuffer *out)
 {
 	for (unsigned i = 0; i < METRIC_COUNTER_COUNT; i++)
@@ -230,6 +262,7 @@ void metrics_render(struct evbuffer *out)
 				    (long long)atomic_load_explicit(&gauges[i], memory_order_relaxed));
 	render_messages(out);
 	render_commands(out);
+	render_lag(out);
 	evbuffer_add_printf(out, "# HELP tandem_protocol_errors_total Client messages rejected, by reason\n"
 				 "# TYPE tandem_protocol_errors_total counter\n");
 	for (unsigned st = 1; st <= WIRE_ERR_NOMEM; st++)

@@ -33,12 +33,41 @@ struct evbuffer;
 	X(TOPOLOGY_CHANGES, "topology_primary_changes_total", "Times the upstream primary changed") \
 	X(HELLO_REWRITES, "hello_rewrites_total", "hello/isMaster replies rewritten to keep drivers on tandem") \
 	X(CONFIG_RELOADS, "config_reloads_total", "Successful configuration reloads")             \
-	X(CONFIG_RELOAD_ERRORS, "config_reload_errors_total", "Rejected configuration reloads")
+	X(CONFIG_RELOAD_ERRORS, "config_reload_errors_total", "Rejected configuration reloads") \
+	X(DW_JOBS, "dualwrite_jobs_total", "Write commands captured for PostgreSQL")               \
+	X(DW_CAPTURE_ERRORS, "dualwrite_capture_errors_total",                                   \
+	  "Write commands or replies tandem could not read (outcome unknown, logged)")         \
+	X(DW_APPLIED, "dualwrite_applied_total", "Write operations applied to PostgreSQL")       \
+	X(DW_NOOPS, "dualwrite_noops_total", "Operations that changed nothing (e.g. n: 0)")      \
+	X(DW_QUEUED, "dualwrite_queued_total", "Operations put in the durable queue")           \
+	X(DW_SPOOLED, "dualwrite_spooled_total", "Operations put in the local spool (Redis down)") \
+	X(DW_REPLAYED, "dualwrite_replayed_total", "Queued operations applied from the queue")   \
+	X(DW_RESYNCS, "dualwrite_resyncs_total", "Documents re-read from MongoDB by _id")         \
+	X(DW_DEAD_LETTERS, "dualwrite_dead_letters_total",                                        \
+	  "Operations PostgreSQL rejected permanently, kept in the dead-letter list")             \
+	X(DW_UNTRANSLATABLE, "dualwrite_untranslatable_total",                                   \
+	  "Operations tandem cannot reproduce and cannot resync (logged)")                       \
+	X(DW_DIVERGENCES, "dualwrite_divergences_total",                                          \
+	  "Operations where PostgreSQL matched other documents than MongoDB reported (logged)")  \
+	X(DW_ERRORS_TRANSIENT, "dualwrite_errors_transient_total",                                \
+	  "PostgreSQL batches failed for a transient reason (queued, retried)")                  \
+	X(DW_ERRORS_PERMANENT, "dualwrite_errors_permanent_total",                                \
+	  "PostgreSQL batches failed for a permanent reason")                                     \
+	X(DW_RETRIES_DEDUPED, "dualwrite_retries_deduplicated_total",                             \
+	  "Retried writes (same lsid, txnNumber, stmtId) applied once")                          \
+	X(DW_TXN_COMMITTED, "dualwrite_transactions_committed_total", "Transactions applied at commit") \
+	X(DW_TXN_ABORTED, "dualwrite_transactions_aborted_total", "Transactions discarded")       \
+	X(DW_UNACKNOWLEDGED, "dualwrite_unacknowledged_total",                                    \
+	  "Unacknowledged (w:0) writes: resynced by _id where known, else logged")
 
 #define METRICS_GAUGES(X)                                                                     \
 	X(CLIENT_CONNECTIONS, "client_connections", "Client connections open")                   \
 	X(UPSTREAM_CONNECTIONS, "upstream_connections", "Upstream connections open")             \
-	X(REQUESTS_IN_FLIGHT, "requests_in_flight", "Requests forwarded and not yet answered")
+	X(REQUESTS_IN_FLIGHT, "requests_in_flight", "Requests forwarded and not yet answered")  \
+	X(DW_PENDING, "dualwrite_pending", "Captured writes not yet applied or queued")           \
+	X(DW_QUEUE_DEPTH, "dualwrite_queue_depth",                                                 \
+	  "Operations waiting in the durable queue (Redis lists + spool) of this instance's tenants") \
+	X(DW_QUEUED_TENANTS, "dualwrite_queued_tenants", "Tenants whose writes queue behind earlier ones")
 
 enum metrics_counter {
 #define METRICS_ENUM(id, name, help) METRIC_##id,
@@ -70,6 +99,9 @@ unsigned metrics_command(const char *name, size_t bytes);
 
 /* Upstream round trip of one request, in microseconds. */
 void metrics_latency(unsigned command_index, uint64_t usec);
+
+/* Dual-write lag of one operation: MongoDB's reply to PostgreSQL commit. */
+void metrics_dw_lag(uint64_t usec);
 
 /* A rejected client message. */
 void metrics_protocol_error(enum wire_status st);

@@ -26,6 +26,7 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+struct dwjob;
 struct worker;
 
 enum client_state {
@@ -47,6 +48,7 @@ struct client_pending {
 	uint64_t start_us;
 	int32_t opcode;          /* effective opcode of the request */
 	bool hello;              /* reply must be rewritten */
+	struct dwjob *dw;        /* a write kept for dual-write until its reply, or NULL */
 };
 
 struct client {

@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dwcapture.h"
 #include "hello.h"
 #include "inspect.h"
 #include "log.h"
@@ -188,10 +189,11 @@ static void frame_deadline(struct client *c, size_t buffered, bool consumed)
 	}
 }
 
-static void pending_add(struct client *c, const struct msg_info *info)
+static void pending_add(struct client *c, const struct msg_info *info, struct dwjob *dw)
 {
 	struct client_pending *p = &c->pending[c->npending++];
 
+	p->dw = dw;
 	p->request_id = info->header.request_id;
 	p->command = metrics_command(info->command[0] ? info->command : "none",
 				     (size_t)info->header.length);
@@ -235,10 +237,15 @@ bool client_pump_requests(struct client *c)
 			return false;
 		}
 		metrics_message(METRICS_IN, h.opcode, (size_t)h.length);
-		if (info.expects_reply)
-			pending_add(c, &info);
-		else if (info.command[0])
-			(void)metrics_command(info.command, (size_t)h.length);
+		struct dwjob *dw = dwcapture_request(c->id, &info, msg, (size_t)h.length);
+		if (info.expects_reply) {
+			pending_add(c, &info, dw);
+		} else {
+			if (info.command[0])
+				(void)metrics_command(info.command, (size_t)h.length);
+			if (dw)
+				dwcapture_unacknowledged(dw);
+		}
 		struct evbuffer *out = bufferevent_get_output(c->ubev);
 		evbuffer_remove_buffer(in, out, (size_t)h.length);
 		consumed = true;
@@ -266,6 +273,7 @@ static void pending_done(struct client *c, int i)
 	struct client_pending *p = &c->pending[i];
 
 	metrics_latency(p->command, client_now_us() - p->start_us);
+	dwjob_free(p->dw);   /* only when no reply was captured */
 	memmove(p, p + 1, (c->npending - (unsigned)i - 1) * sizeof(*p));
 	c->npending--;
 	metrics_gauge_add(METRIC_REQUESTS_IN_FLIGHT, -1);
@@ -407,6 +415,14 @@ bool client_pump_replies(struct client *c)
 			    ((uint32_t)wire_load_i32(hb + 16) & OPMSG_MORE_TO_COME);
 		int i = pending_find(c, h.response_to);
 		metrics_message(METRICS_OUT, h.opcode, (size_t)h.length);
+		if (i >= 0 && c->pending[i].dw) {
+			const uint8_t *msg = evbuffer_pullup(in, h.length);
+			if (msg)
+				dwcapture_reply(c->pending[i].dw, msg, (size_t)h.length);
+			else
+				dwjob_free(c->pending[i].dw);
+			c->pending[i].dw = NULL;
+		}
 		forward_reply(c, in, &h, i >= 0 ? &c->pending[i] : NULL);
 		forwarded = true;
 		if (i >= 0 && !more)

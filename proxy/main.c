@@ -17,7 +17,10 @@
 
 #include "admin.h"
 #include "cfg.h"
+#include "dualwrite.h"
+#include "flags.h"
 #include "log.h"
+#include "mapping.h"
 #include "metrics.h"
 #include "proxy.h"
 #include "tls.h"
@@ -29,6 +32,7 @@
 static struct proxy px;
 static struct cfg live;
 static struct cfg_overrides overrides;
+static struct mapping *px_mapping;   /* NULL: every collection in its default table */
 
 static void die_config(const char *msg)
 {
@@ -160,6 +164,28 @@ static void setup_tls(void)
 		die_config(err);
 }
 
+/* Flags, the mapping and the dual-write applier (when pg is set). */
+static void start_dualwrite(void)
+{
+	char err[512];
+
+	if (!flags_start(live.redis, &live, err, sizeof(err)))
+		die_config(err);
+	if (live.mapping[0]) {
+		struct mapping_errors errs;
+		mapping_errors_init(&errs);
+		if (!mapping_load(live.mapping, &px_mapping, &errs)) {
+			for (size_t i = 0; i + 1 < errs.n; i++)
+				fprintf(stderr, "tandem: %s\n", errs.msgs[i]);
+			snprintf(err, sizeof(err), "key 'mapping': %s", errs.n ? errs.msgs[errs.n - 1] : "cannot load");
+			mapping_errors_free(&errs);
+			die_config(err);
+		}
+	}
+	if (!dualwrite_start(&live, px_mapping, err, sizeof(err)))
+		die_config(err);
+}
+
 static void start_workers(void)
 {
 	char err[512];
@@ -183,6 +209,7 @@ static void start_workers(void)
 	};
 	if (!topology_start(&topt, err, sizeof(err)))
 		die_config(err);
+	start_dualwrite();
 	setup_tls();
 	for (int i = 0; i < px.nworkers; i++)
 		if (!worker_start(&px.workers[i]))
@@ -246,6 +273,9 @@ int main(int argc, char **argv)
 	for (int i = 0; i < px.nworkers; i++)
 		worker_join(&px.workers[i]);
 	admin_stop();
+	dualwrite_stop();
+	flags_stop();
+	mapping_free(px_mapping);
 	topology_stop();
 	event_free(sig_hup);
 	event_free(sig_term);

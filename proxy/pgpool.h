@@ -59,6 +59,9 @@ struct pgpool_result {
 	                            * run.  Retries must be idempotent.  When false, a
 	                            * failed batch is known not to be applied. */
 	char message[256];         /* PostgreSQL's (or libpq's) message, one line */
+	const struct pg_result *rows; /* ok only: the result of the statement named by
+	                            * pgbatch_keep_rows (a libpq PGresult), else NULL;
+	                            * valid during the callback only */
 };
 
 /* Called once per accepted batch, on the pool's event_base thread.  The
@@ -99,6 +102,8 @@ bool pgbatch_add(struct pgbatch *b, const char *sql, int nparams, const char *co
 	__attribute__((warn_unused_result));
 
 unsigned pgbatch_count(const struct pgbatch *b);
+/* Hand the rows of statement idx (a SELECT) to the callback (res->rows). */
+void pgbatch_keep_rows(struct pgbatch *b, unsigned idx);
 
 /* Only for batches not handed to the pool (submit takes ownership). */
 void pgbatch_free(struct pgbatch *b);

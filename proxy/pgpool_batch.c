@@ -17,7 +17,16 @@
 
 struct pgbatch *pgbatch_new(void)
 {
-	return calloc(1, sizeof(struct pgbatch));
+	struct pgbatch *b = calloc(1, sizeof(struct pgbatch));
+
+	if (b)
+		b->keep_idx = -1;
+	return b;
+}
+
+void pgbatch_keep_rows(struct pgbatch *b, unsigned idx)
+{
+	b->keep_idx = (int)idx;
 }
 
 static void pgstmt_clear(struct pgstmt *s)
@@ -81,6 +90,7 @@ void pgbatch_free(struct pgbatch *b)
 	for (unsigned i = 0; i < b->n; i++)
 		pgstmt_clear(&b->stmts[i]);
 	free(b->stmts);
+	PQclear(b->kept);
 	free(b);
 }
 
@@ -128,12 +138,15 @@ void pgpool_result_set(struct pgpool_result *r, const char *sqlstate, int idx, c
 /* Call a batch back and free it; the one place batches leave the pool. */
 void pgpool_batch_finish(struct pgpool *p, struct pgbatch *b, const struct pgpool_result *r)
 {
+	struct pgpool_result res = *r;
+
+	res.rows = r->cls == PGPOOL_OK ? b->kept : NULL;
 	if (r->cls == PGPOOL_OK)
 		p->done++;
 	else
 		p->failed++;
 	if (b->cb)
-		b->cb(r, b->arg);
+		b->cb(&res, b->arg);
 	pgbatch_free(b);
 }
 

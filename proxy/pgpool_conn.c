@@ -232,6 +232,8 @@ void pgpool_conn_run(struct pgconn *c, struct pgbatch *b)
 {
 	b->qidx = 0;
 	memset(&b->err, 0, sizeof(b->err));
+	PQclear(b->kept);
+	b->kept = NULL;
 	TAILQ_INSERT_TAIL(&c->inflight, b, link);
 	if (c->ninflight++ == 0)
 		conn_arm_timer(c, c->pool->opts.batch_timeout_ms);

@@ -43,6 +43,8 @@ struct pgbatch {
 	TAILQ_ENTRY(pgbatch) link;   /* in the pool's queue, a connection's inflight or retry */
 	int qidx;                    /* in flight: results seen (BEGIN is result 0) */
 	struct pgpool_result err;    /* in flight: the first error (cls != OK) */
+	int keep_idx;                /* statement whose rows the callback gets, -1 none */
+	PGresult *kept;              /* those rows, once received */
 };
 
 TAILQ_HEAD(pgbatch_list, pgbatch);

@@ -84,17 +84,18 @@ static void conn_on_sync(struct pgconn *c)
 	pgpool_batch_finish(c->pool, b, failed ? &b->err : &ok);
 }
 
-static void conn_on_result(struct pgconn *c, const PGresult *r)
+/* Returns true when the batch kept r (the caller must not PQclear it). */
+static bool conn_on_result(struct pgconn *c, PGresult *r)
 {
 	struct pgbatch *b = TAILQ_FIRST(&c->inflight);
 
 	if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
 		c->syncs_pending--;
 		conn_on_sync(c);
-		return;
+		return false;
 	}
 	if (!b)
-		return;   /* the ROLLBACK's own result */
+		return false;   /* the ROLLBACK's own result */
 	/* An error after COMMIT's own result (a FATAL on the way to the sync)
 	 * does not undo the commit: pgpool_conn_lost reports the batch ok. */
 	if (PQresultStatus(r) == PGRES_FATAL_ERROR && b->err.cls == PGPOOL_OK && !batch_committed(b)) {
@@ -103,7 +104,12 @@ static void conn_on_result(struct pgconn *c, const PGresult *r)
 		pgpool_result_set(&b->err, st ? st : "08006", b->qidx - 1,
 			   PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
 	}
+	bool keep = b->keep_idx >= 0 && b->qidx - 1 == b->keep_idx && !b->kept &&
+		    PQresultStatus(r) == PGRES_TUPLES_OK;
+	if (keep)
+		b->kept = r;
 	b->qidx++;
+	return keep;
 }
 
 /* Read every complete result; stop at two NULLs in a row (nothing more
@@ -120,8 +126,8 @@ static void conn_drain(struct pgconn *c)
 			continue;
 		}
 		nulls = 0;
-		conn_on_result(c, r);
-		PQclear(r);
+		if (!conn_on_result(c, r))
+			PQclear(r);
 	}
 }
 

@@ -16,6 +16,9 @@
 #include <unistd.h>
 
 #include "cfg.h"
+#include "ctl_dump.h"
+#include "ctl_flags.h"
+#include "ctl_replay.h"
 #include "ctl_schema.h"
 
 #define CTL_EXIT_USAGE 2
@@ -28,7 +31,14 @@ static void usage(FILE *out)
 		     "Commands:\n"
 		     "  status    health, upstream and traffic counters of a running tandem\n"
 		     "  schema    print the PostgreSQL DDL of a mapping (--apply runs it);\n"
-		     "            see `tandemctl schema --help`\n\n"
+		     "            see `tandemctl schema --help`\n"
+		     "  dump      print a tenant's documents as PostgreSQL holds them (extended JSON);\n"
+		     "            see `tandemctl dump --help`\n"
+		     "  replay    apply the queued dual-write operations to PostgreSQL;\n"
+		     "            see `tandemctl replay --help`\n"
+		     "  mode      TENANT MODE: set a tenant's write_mode in Redis and notify tandem\n"
+		     "  flags     TENANT: the tenant's effective flags and where they come from\n"
+		     "            (both: --redis URL, --config FILE; see `tandemctl mode --help`)\n\n"
 		     "Options:\n"
 		     "  --admin HOST:PORT   tandem's admin endpoint (default 127.0.0.1:9187,\n"
 		     "                      or $TANDEM_ADMIN)\n"
@@ -147,6 +157,12 @@ int main(int argc, char **argv)
 			cmd = argv[i];
 			if (!strcmp(cmd, "schema"))
 				return ctl_schema(argc - i, argv + i);
+			if (!strcmp(cmd, "dump"))
+				return ctl_dump(argc - i, argv + i);
+			if (!strcmp(cmd, "replay"))
+				return ctl_replay(argc - i, argv + i);
+			if (!strcmp(cmd, "mode") || !strcmp(cmd, "flags"))
+				return ctl_flags(argc - i, argv + i);
 		} else {
 			fprintf(stderr, "tandemctl: unexpected argument '%s' (see --help)\n", argv[i]);
 			return CTL_EXIT_USAGE;

@@ -1,0 +1,493 @@
+/*
+ * dualwrite.c - the applier thread (see dualwrite.h): jobs in, operations
+ * to the apply engine, failures to the durable queue.
+ *
+ *   job --dwtrans--> ops --+-- in a transaction: held per (lsid, txnNumber)
+ *                          |       commit ok -> one entry {k:"t", ops}
+ *                          |       abort     -> dropped
+ *                          +-- retry of (lsid, txnNumber, stmtId) seen -> dropped
+ *                          +-- entry --> dwapply (admit: tenant not queued)
+ *   dwapply done: applied -> counted; transient -> dwqueue_put (queue-behind);
+ *                 permanent -> dead letter
+ *   tick (drain_interval_ms): dwqueue_drain
+ */
+#include "dualwrite.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+
+#include "cfg.h"
+#include "dwapply.h"
+#include "dwqueue.h"
+#include "dwtrans.h"
+#include "flags.h"
+#include "log.h"
+#include "metrics.h"
+
+#define DW_MAX_TXNS 10000
+#define DW_TXN_MAX_MS 120000
+#define DW_DEDUPE_SLOTS 65536
+
+TAILQ_HEAD(dwjob_list, dwjob);
+
+struct dwtxn {
+	uint8_t lsid[16];
+	int64_t txn;
+	bson_t *ops;           /* array document "0", "1", ... (heap: entries move) */
+	uint32_t n;
+	uint64_t started_ms;
+};
+
+struct dwdedupe {
+	uint8_t lsid[16];
+	int64_t txn;
+	int32_t st;
+	bool used;
+};
+
+static struct {
+	atomic_bool enabled;
+	pthread_t thread;
+	pthread_mutex_t mu;
+	struct dwjob_list jobs;
+	bool stopping;
+	struct event_base *base;
+	struct event *intake, *tick;
+	struct dwapply *ap;
+	struct dwqueue *q;
+	char node[80];
+	uint64_t seq;
+	unsigned drain_ms;
+	uint64_t stop_deadline_ms;
+	struct dwtxn txns[DW_MAX_TXNS];
+	size_t ntxns;
+	struct dwdedupe dedupe[DW_DEDUPE_SLOTS];
+} dw;
+
+static uint64_t wall_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+bool dualwrite_enabled(void)
+{
+	return atomic_load_explicit(&dw.enabled, memory_order_relaxed);
+}
+
+void dwjob_free(struct dwjob *job)
+{
+	if (!job)
+		return;
+	bson_destroy(&job->cmd);
+	bson_destroy(&job->reply);
+	free(job);
+}
+
+void dualwrite_submit(struct dwjob *job)
+{
+	job->ack_seq = wall_ms();
+	metrics_inc(METRIC_DW_JOBS);
+	metrics_gauge_add(METRIC_DW_PENDING, 1);
+	pthread_mutex_lock(&dw.mu);
+	TAILQ_INSERT_TAIL(&dw.jobs, job, link);
+	pthread_mutex_unlock(&dw.mu);
+	event_active(dw.intake, 0, 0);
+}
+
+/* ---- entries ---- */
+
+static const char *op_str(const bson_t *op, const char *key)
+{
+	bson_iter_t it;
+
+	if (bson_iter_init_find(&it, op, key) && BSON_ITER_HOLDS_UTF8(&it))
+		return bson_iter_utf8(&it, NULL);
+	return "";
+}
+
+static bool tenant_dual_written(const char *tenant)
+{
+	struct flags_view fv;
+
+	flags_get(tenant, &fv);
+	return fv.write_mode == FLAGS_WM_DUAL_WRITE;
+}
+
+/* Hand one op (or a transaction) to the engine. */
+static void push_entry(const bson_t *op, const char *tenant, const struct dwjob *job)
+{
+	struct dwentry *e = dwentry_new();
+
+	if (!e) {
+		metrics_inc(METRIC_DW_CAPTURE_ERRORS);
+		return;
+	}
+	bson_destroy(&e->op);
+	bson_copy_to(op, &e->op);
+	snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
+	snprintf(e->key, sizeof(e->key), "%s:%llu", dw.node, (unsigned long long)++dw.seq);
+	e->ts_ms = job->ack_seq;
+	e->t_us = mono_us();
+	metrics_gauge_add(METRIC_DW_PENDING, 1);
+	dwapply_push(dw.ap, e);
+}
+
+/* ---- transactions ---- */
+
+static struct dwtxn *txn_find(const struct dwtrans_txn *s, bool create)
+{
+	for (size_t i = 0; i < dw.ntxns; i++)
+		if (dw.txns[i].txn == s->txn_number && !memcmp(dw.txns[i].lsid, s->lsid, 16))
+			return &dw.txns[i];
+	if (!create)
+		return NULL;
+	uint64_t now = wall_ms();
+	for (size_t i = 0; i < dw.ntxns; i++) {
+		if (dw.txns[i].started_ms + DW_TXN_MAX_MS < now) {   /* abandoned */
+			bson_destroy(dw.txns[i].ops);
+			dw.txns[i] = dw.txns[--dw.ntxns];
+			metrics_inc(METRIC_DW_TXN_ABORTED);
+			i--;
+		}
+	}
+	if (dw.ntxns == DW_MAX_TXNS)
+		return NULL;
+	struct dwtxn *t = &dw.txns[dw.ntxns++];
+	memcpy(t->lsid, s->lsid, 16);
+	t->txn = s->txn_number;
+	if (!(t->ops = bson_new())) {
+		dw.ntxns--;
+		return NULL;
+	}
+	t->n = 0;
+	t->started_ms = now;
+	return t;
+}
+
+static void txn_drop(struct dwtxn *t)
+{
+	bson_destroy(t->ops);
+	*t = dw.txns[--dw.ntxns];
+}
+
+static void txn_commit(const struct dwtrans_txn *s, const struct dwjob *job)
+{
+	struct dwtxn *t = txn_find(s, false);
+	bson_t entry = BSON_INITIALIZER;
+	bson_iter_t it;
+	const char *tenant = NULL;
+
+	if (!t)
+		return;   /* a read-only transaction, or one with no dual-written tenant */
+	if (bson_iter_init(&it, t->ops) && bson_iter_next(&it) && BSON_ITER_HOLDS_DOCUMENT(&it)) {
+		bson_t first;
+		uint32_t len;
+		const uint8_t *data;
+		bson_iter_document(&it, &len, &data);
+		if (bson_init_static(&first, data, len))
+			tenant = op_str(&first, "db");
+	}
+	BSON_APPEND_UTF8(&entry, "k", "t");
+	BSON_APPEND_ARRAY(&entry, "ops", t->ops);
+	if (tenant && t->n)
+		push_entry(&entry, tenant, job);
+	metrics_inc(METRIC_DW_TXN_COMMITTED);
+	bson_destroy(&entry);
+	txn_drop(t);
+}
+
+/* ---- retries ---- */
+
+static struct dwdedupe *dedupe_slot(const struct dwtrans_txn *s, int32_t st)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (int i = 0; i < 16; i++)
+		h = (h ^ s->lsid[i]) * 1099511628211ull;
+	h = (h ^ (uint64_t)s->txn_number) * 1099511628211ull;
+	h = (h ^ (uint32_t)st) * 1099511628211ull;
+	return &dw.dedupe[h % DW_DEDUPE_SLOTS];
+}
+
+/* True when this statement of a retryable write was seen before. */
+static bool retried(const struct dwtrans_txn *s, const bson_t *op)
+{
+	bson_iter_t it;
+	int32_t st = bson_iter_init_find(&it, op, "st") && BSON_ITER_HOLDS_INT32(&it) ?
+			     bson_iter_int32(&it) : 0;
+	struct dwdedupe *d = dedupe_slot(s, st);
+
+	if (d->used && d->txn == s->txn_number && d->st == st && !memcmp(d->lsid, s->lsid, 16))
+		return true;
+	memcpy(d->lsid, s->lsid, 16);
+	d->txn = s->txn_number;
+	d->st = st;
+	d->used = true;
+	return false;
+}
+
+/* ---- jobs ---- */
+
+/* w:0: the outcome is unknown.  Inserts are resynced by _id; the rest is
+ * logged and counted. */
+static void unacknowledged(const struct dwjob *job, const char *cmdname)
+{
+	bson_iter_t it, docs;
+	bson_t op = BSON_INITIALIZER, ids;
+	const char *coll = "";
+
+	metrics_inc(METRIC_DW_UNACKNOWLEDGED);
+	if (bson_iter_init_find(&it, &job->cmd, cmdname) && BSON_ITER_HOLDS_UTF8(&it))
+		coll = bson_iter_utf8(&it, NULL);
+	BSON_APPEND_UTF8(&op, "db", job->db);
+	BSON_APPEND_UTF8(&op, "c", coll);
+	if (strcmp(cmdname, "insert") == 0 && bson_iter_init_find(&it, &job->cmd, "documents") &&
+	    BSON_ITER_HOLDS_ARRAY(&it) && bson_iter_recurse(&it, &docs)) {
+		BSON_APPEND_UTF8(&op, "k", "r");
+		BSON_APPEND_UTF8(&op, "why", "unacknowledged insert");
+		BSON_APPEND_ARRAY_BEGIN(&op, "ids", &ids);
+		uint32_t n = 0;
+		while (bson_iter_next(&docs)) {
+			bson_iter_t d;
+			char key[16];
+			const char *k;
+			if (BSON_ITER_HOLDS_DOCUMENT(&docs) && bson_iter_recurse(&docs, &d) &&
+			    bson_iter_find(&d, "_id")) {
+				bson_uint32_to_string(n++, &k, key, sizeof(key));
+				bson_append_value(&ids, k, -1, bson_iter_value(&d));
+			}
+		}
+		bson_append_array_end(&op, &ids);
+	} else {
+		BSON_APPEND_UTF8(&op, "k", "x");
+		BSON_APPEND_UTF8(&op, "why", "unacknowledged (w:0) write: outcome unknown");
+	}
+	if (coll[0] && tenant_dual_written(job->db))
+		push_entry(&op, job->db, job);
+	bson_destroy(&op);
+}
+
+static void handle_job(struct dwjob *job)
+{
+	struct dwtrans_txn s;
+	bson_iter_t it;
+	const char *name = bson_iter_init(&it, &job->cmd) && bson_iter_next(&it) ? bson_iter_key(&it) : "";
+	enum dwtrans_kind kind = dwtrans_classify(name);
+	bson_error_t err;
+	bson_t ops;
+
+	dwtrans_session(&job->cmd, &s);
+	if (kind == DWTRANS_COMMIT || kind == DWTRANS_ABORT) {
+		bool ok = job->acknowledged && bson_iter_init_find(&it, &job->reply, "ok") &&
+			  bson_iter_as_bool(&it);
+		struct dwtxn *t = s.has_lsid && s.has_txn ? txn_find(&s, false) : NULL;
+		if (kind == DWTRANS_COMMIT && ok)
+			txn_commit(&s, job);
+		else if (kind == DWTRANS_ABORT && t) {
+			metrics_inc(METRIC_DW_TXN_ABORTED);
+			txn_drop(t);
+		}
+		return;
+	}
+	if (kind != DWTRANS_WRITE)
+		return;
+	if (!job->acknowledged) {
+		unacknowledged(job, name);
+		return;
+	}
+	if (!dwtrans_expand(&job->cmd, job->db, &job->reply, &ops, &err)) {
+		struct log_line *l = log_begin(LOG_WARN, "dualwrite_untranslatable", job->conn);
+		metrics_inc(METRIC_DW_UNTRANSLATABLE);
+		if (l) {
+			log_str(l, "db", job->db);
+			log_str(l, "command", name);
+			log_str(l, "reason", err.message);
+			log_end(l);
+		}
+		bson_destroy(&ops);
+		return;
+	}
+	struct dwtxn *t = s.in_txn && s.has_lsid && s.has_txn ? txn_find(&s, true) : NULL;
+	bson_iter_t oi;
+	for (bool more = bson_iter_init(&oi, &ops); more && bson_iter_next(&oi);) {
+		bson_t op;
+		uint32_t len;
+		const uint8_t *data;
+		if (!BSON_ITER_HOLDS_DOCUMENT(&oi))
+			continue;
+		bson_iter_document(&oi, &len, &data);
+		if (!bson_init_static(&op, data, len))
+			continue;
+		const char *tenant = op_str(&op, "db");
+		if (!tenant_dual_written(tenant))
+			continue;
+		if (t) {
+			char key[16];
+			const char *k;
+			bson_uint32_to_string(t->n++, &k, key, sizeof(key));
+			BSON_APPEND_DOCUMENT(t->ops, k, &op);
+		} else if (s.in_txn) {
+			metrics_inc(METRIC_DW_UNTRANSLATABLE);   /* too many open transactions */
+		} else if (s.has_lsid && s.has_txn && retried(&s, &op)) {
+			metrics_inc(METRIC_DW_RETRIES_DEDUPED);
+		} else {
+			push_entry(&op, tenant, job);
+		}
+	}
+	bson_destroy(&ops);
+}
+
+static void intake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct dwjob_list jobs = TAILQ_HEAD_INITIALIZER(jobs);
+	struct dwjob *job;
+
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pthread_mutex_lock(&dw.mu);
+	TAILQ_CONCAT(&jobs, &dw.jobs, link);
+	pthread_mutex_unlock(&dw.mu);
+	while ((job = TAILQ_FIRST(&jobs))) {
+		TAILQ_REMOVE(&jobs, job, link);
+		handle_job(job);
+		metrics_gauge_add(METRIC_DW_PENDING, -1);
+		dwjob_free(job);
+	}
+}
+
+/* ---- engine callbacks ---- */
+
+static bool admit(const struct dwentry *e, void *arg)
+{
+	(void)arg;
+	return dwqueue_admit(dw.q, e);
+}
+
+static void done(struct dwentry *e, enum dwapply_outcome o, const char *why, void *arg)
+{
+	(void)arg;
+	if (e->owner) {
+		dwqueue_entry_done(dw.q, e, o, why);
+		return;
+	}
+	metrics_gauge_add(METRIC_DW_PENDING, -1);
+	if (o == DWAPPLY_APPLIED) {
+		metrics_inc(METRIC_DW_APPLIED);
+		dwentry_free(e);
+	} else if (o == DWAPPLY_TRANSIENT) {
+		(void)dwqueue_put(dw.q, e, why);
+	} else {
+		dwqueue_deadletter(dw.q, e, why);
+	}
+}
+
+static void tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	dwqueue_drain(dw.q, dw.ap, 1000);
+	if (dw.stopping) {
+		bool idle = dwapply_pending(dw.ap) == 0;
+		pthread_mutex_lock(&dw.mu);
+		idle = idle && TAILQ_EMPTY(&dw.jobs);
+		pthread_mutex_unlock(&dw.mu);
+		if (idle || wall_ms() > dw.stop_deadline_ms)
+			event_base_loopbreak(dw.base);
+	}
+}
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	event_base_loop(dw.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	intake_cb(-1, 0, NULL);
+	dwapply_free(dw.ap);   /* what is left is queued (transient) */
+	dw.ap = NULL;
+	return NULL;
+}
+
+bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping, char *err, size_t errlen)
+{
+	char host[64] = "tandem";
+
+	if (!cfg->pg[0])
+		return true;
+	pthread_mutex_init(&dw.mu, NULL);
+	TAILQ_INIT(&dw.jobs);
+	if (cfg->dw_node_id[0])
+		snprintf(dw.node, sizeof(dw.node), "%s", cfg->dw_node_id);
+	else {
+		(void)gethostname(host, sizeof(host) - 1);
+		snprintf(dw.node, sizeof(dw.node), "%s.%d", host, (int)getpid());
+	}
+	dw.drain_ms = (unsigned)cfg->dw_drain_interval_ms;
+	struct dwqueue_opts qo = {cfg->redis, cfg->dw_spool_path, cfg->dw_spool_fsync, dw.node};
+	if (!(dw.q = dwqueue_new(&qo, err, errlen)))
+		return false;
+	dwqueue_discover(dw.q, NULL);
+	dw.base = event_base_new();
+	if (!dw.base)
+		return snprintf(err, errlen, "dual-write: no event base"), false;
+	struct dwapply_opts ao = {
+		.conninfo = cfg->pg,
+		.mongo_uri = cfg->mongo_uri,
+		.mapping = mapping,
+		.pool_size = (unsigned)cfg->dw_pool_size,
+		.batch_max = (unsigned)cfg->dw_batch_max,
+		.timeout_ms = (unsigned)cfg->dw_timeout_ms,
+		.done = done,
+		.admit = admit,
+	};
+	if (!(dw.ap = dwapply_new(dw.base, &ao, err, errlen)))
+		return false;
+	dw.intake = event_new(dw.base, -1, EV_PERSIST, intake_cb, NULL);
+	dw.tick = event_new(dw.base, -1, EV_PERSIST, tick_cb, NULL);
+	struct timeval tv = {dw.drain_ms / 1000, (dw.drain_ms % 1000) * 1000};
+	if (!dw.intake || !dw.tick || event_add(dw.tick, &tv) != 0)
+		return snprintf(err, errlen, "dual-write: cannot create events"), false;
+	if (pthread_create(&dw.thread, NULL, thread_main, NULL) != 0)
+		return snprintf(err, errlen, "dual-write: cannot start the applier thread"), false;
+	atomic_store(&dw.enabled, true);
+	return true;
+}
+
+void dualwrite_stop(void)
+{
+	if (!dualwrite_enabled())
+		return;
+	atomic_store(&dw.enabled, false);
+	pthread_mutex_lock(&dw.mu);
+	dw.stopping = true;
+	dw.stop_deadline_ms = wall_ms() + 5000;
+	pthread_mutex_unlock(&dw.mu);
+	event_active(dw.intake, 0, 0);
+	pthread_join(dw.thread, NULL);
+	event_free(dw.intake);
+	event_free(dw.tick);
+	event_base_free(dw.base);
+	dwqueue_free(dw.q);
+	for (size_t i = 0; i < dw.ntxns; i++)
+		bson_destroy(dw.txns[i].ops);
+	dw.ntxns = 0;
+}

@@ -1,0 +1,56 @@
+/*
+ * dualwrite.h - the dual-write applier: every write MongoDB acknowledged is
+ * replayed into PostgreSQL, asynchronously, on a thread of its own.
+ *
+ *   worker threads                         applier thread (own event_base)
+ *   ---------------                        ------------------------------------
+ *   request: dwcapture keeps the command   jobs --> dwtrans: command + reply -> ops
+ *   reply:   dwcapture adds the reply  -->      --> transactions held until commit
+ *            dualwrite_submit (mutex +          --> dwapply: ops -> SQL via pgpool
+ *            event_active, no I/O)              --> on failure: dwqueue (Redis/spool)
+ *
+ * One applier serialises all writes of this instance, so writes to one
+ * document reach PostgreSQL in the order their replies reached tandem.
+ * Nothing here blocks a worker: submit only appends to a list.
+ */
+#ifndef TANDEM_DUALWRITE_H
+#define TANDEM_DUALWRITE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include <bson/bson.h>
+
+struct cfg;
+struct mapping;
+
+/* One captured write: the command as sent (kind-1 sequences merged into
+ * the body as arrays) and MongoDB's reply. */
+struct dwjob {
+	bson_t cmd;
+	bson_t reply;             /* empty when !acknowledged */
+	bool acknowledged;        /* false: w:0 / moreToCome, outcome unknown */
+	char db[128];
+	uint64_t ack_seq;         /* order in which replies reached tandem */
+	uint64_t conn;            /* client connection id (logs) */
+	TAILQ_ENTRY(dwjob) link;
+};
+
+/* Start the applier when cfg->pg is set.  mapping may be NULL and must
+ * outlive the applier.  False (err set) on a setup error. */
+bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping, char *err,
+		     size_t errlen) __attribute__((warn_unused_result));
+
+/* Whether an applier runs (cheap; read on every request). */
+bool dualwrite_enabled(void);
+
+/* Take ownership of job and queue it for the applier (any thread). */
+void dualwrite_submit(struct dwjob *job);
+
+void dwjob_free(struct dwjob *job);
+
+/* Stop the applier: apply or queue what it holds, then join. */
+void dualwrite_stop(void);
+
+#endif
