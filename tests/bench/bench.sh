@@ -81,7 +81,7 @@ build_standalone() {
 	cc $flags -o "$dir/stub_upstream" "$src/stub_upstream.c" "$src/stub_reply.c" \
 		"$src/bench_msg.c" $(pkg-config --cflags --libs libevent libevent_pthreads libbson-1.0)
 	# shellcheck disable=SC2046
-	cc $flags -o "$dir/loadgen" "$src/loadgen.c" "$src/lg_conn.c" "$src/bench_msg.c" \
+	cc $flags -o "$dir/loadgen" "$src/loadgen.c" "$src/lg_conn.c" "$src/lg_pace.c" "$src/bench_msg.c" \
 		"$src/bench_hist.c" $(pkg-config --cflags --libs libevent libevent_pthreads libbson-1.0) -lm
 	STUB=$dir/stub_upstream LOADGEN=$dir/loadgen
 }

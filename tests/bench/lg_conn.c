@@ -66,7 +66,7 @@ static void lg_conn_release(struct lg_conn *c)
 }
 
 /* Releases the conn's resources and marks it DEAD; the first few reasons go to stderr. */
-static void lg_conn_kill(struct lg_conn *c, const char *why)
+void lg_conn_kill(struct lg_conn *c, const char *why)
 {
 	struct lg_thread *t = c->t;
 	static atomic_int reported;
@@ -76,7 +76,8 @@ static void lg_conn_kill(struct lg_conn *c, const char *why)
 	if (c->state == LG_CONN_CONNECTING || c->state == LG_CONN_HELLO) {
 		t->starting--;
 		atomic_fetch_add(&lg_shared.failed, 1);
-	} else if (c->state == LG_CONN_BUSY || c->state == LG_CONN_IDLE) {
+	} else if (c->state == LG_CONN_BUSY || c->state == LG_CONN_IDLE ||
+	           c->state == LG_CONN_PACED) {
 		t->st.closed++;
 	}
 	c->state = LG_CONN_DEAD;
@@ -122,9 +123,45 @@ static bool lg_conn_send_hello(struct lg_conn *c)
 	return ok;
 }
 
+/*
+ * A user-like document of about --doc-bytes bytes: a fresh ObjectId _id
+ * (unique across connections, threads, processes and runs), a few typed
+ * fields, a nested object and an array, then "pad" to reach the size.
+ */
+static void lg_build_doc(struct lg_thread *t, bson_t *doc)
+{
+	char email[64], name[64];
+	bson_t sub;
+	bson_oid_t oid;
+	int64_t seq = t->doc_seq++;
+	size_t pad = 0, want = (size_t)t->o->doc_bytes;
+
+	bson_oid_init(&oid, t->oids);
+	snprintf(email, sizeof email, "user%d.%lld@example.com", t->index, (long long)seq);
+	snprintf(name, sizeof name, "Bench User %lld", (long long)seq);
+	BSON_APPEND_OID(doc, "_id", &oid);
+	BSON_APPEND_UTF8(doc, "email", email);
+	BSON_APPEND_UTF8(doc, "name", name);
+	BSON_APPEND_UTF8(doc, "status", "active");
+	BSON_APPEND_INT32(doc, "age", (int32_t)(18 + seq % 60));
+	BSON_APPEND_DOUBLE(doc, "score", (double)(seq % 1000) / 10.0);
+	BSON_APPEND_DATE_TIME(doc, "createdAt", 1767225600000LL + seq);
+	BSON_APPEND_DOCUMENT_BEGIN(doc, "address", &sub);
+	BSON_APPEND_UTF8(&sub, "city", "Lyon");
+	BSON_APPEND_UTF8(&sub, "zip", "69001");
+	bson_append_document_end(doc, &sub);
+	BSON_APPEND_ARRAY_BEGIN(doc, "tags", &sub);
+	BSON_APPEND_UTF8(&sub, "0", "trial");
+	BSON_APPEND_UTF8(&sub, "1", "eu");
+	bson_append_array_end(doc, &sub);
+	/* "pad" costs 1 (type) + 4 (key) + 4 (length) + 1 (NUL) + its characters */
+	if (want > doc->len + 10)
+		pad = want - doc->len - 10;
+	bson_append_utf8(doc, "pad", 3, t->pad, (int)pad);
+}
+
 static bool lg_conn_send_insert(struct lg_conn *c)
 {
-	struct lg_thread *t = c->t;
 	bson_t body = BSON_INITIALIZER, doc = BSON_INITIALIZER;
 	const bson_t *docs[1] = { &doc };
 	bool ok;
@@ -132,8 +169,7 @@ static bool lg_conn_send_insert(struct lg_conn *c)
 	BSON_APPEND_UTF8(&body, "insert", LG_COLL);
 	BSON_APPEND_BOOL(&body, "ordered", true);
 	BSON_APPEND_UTF8(&body, "$db", LG_DB);
-	BSON_APPEND_INT64(&doc, "_id", ((int64_t)t->index << 40) + t->doc_seq++);
-	BSON_APPEND_UTF8(&doc, "pad", t->pad);
+	lg_build_doc(c->t, &doc);
 	ok = lg_conn_send(c, &body, "documents", docs, 1);
 	bson_destroy(&doc);
 	bson_destroy(&body);
@@ -162,16 +198,11 @@ static bool lg_conn_send_find(struct lg_conn *c)
 	return ok;
 }
 
-/* Sends the next measured request of the mode (or goes idle). */
-static bool lg_conn_next(struct lg_conn *c)
+bool lg_conn_send_request(struct lg_conn *c)
 {
 	bson_t ping = BSON_INITIALIZER;
 	bool ok;
 
-	if (atomic_load_explicit(&lg_shared.stop, memory_order_relaxed)) {
-		c->state = LG_CONN_IDLE;
-		return true;
-	}
 	c->state = LG_CONN_BUSY;
 	switch (c->t->o->mode) {
 	case LG_MODE_FIND:
@@ -189,6 +220,21 @@ static bool lg_conn_next(struct lg_conn *c)
 	ok = lg_conn_send(c, &ping, NULL, NULL, 0);
 	bson_destroy(&ping);
 	return ok;
+}
+
+/* Sends the next measured request of the mode, parks c (--rate) or goes idle. */
+static bool lg_conn_next(struct lg_conn *c)
+{
+	if (atomic_load_explicit(&lg_shared.stop, memory_order_relaxed) ||
+	    c->t->o->mode == LG_MODE_IDLE) {
+		c->state = LG_CONN_IDLE;
+		return true;
+	}
+	if (c->t->o->rate > 0 && !lg_pace_take(c->t)) {
+		lg_pace_park(c);
+		return true;
+	}
+	return lg_conn_send_request(c);
 }
 
 /* find mode: reads cursor.id and the batch length of a cursor reply. */
@@ -222,6 +268,8 @@ static bool lg_conn_account(struct lg_conn *c, const bson_t *reply, bool ok, uin
 	bool measured = lg_in_window(now);
 	int64_t id = 0;
 
+	if (ok)
+		st->acked++;
 	if (!ok) {
 		st->errors++;
 		c->cursor_id = 0;
@@ -413,11 +461,21 @@ void lg_thread_close_all(struct lg_thread *t)
 	}
 }
 
+int lg_thread_busy(const struct lg_thread *t)
+{
+	int i, n = 0;
+
+	for (i = 0; i < t->nconns; i++)
+		n += t->conns[i].state == LG_CONN_BUSY;
+	return n;
+}
+
 void lg_thread_count_stalled(struct lg_thread *t, uint64_t now)
 {
 	int i;
 
 	for (i = 0; i < t->nconns; i++)
-		if (t->conns[i].state == LG_CONN_BUSY && now - t->conns[i].sent_ns > 1000000000ull)
+		if (t->conns[i].state == LG_CONN_BUSY && now > t->conns[i].sent_ns &&
+		    now - t->conns[i].sent_ns > 1000000000ull)
 			t->st.stalled++;
 }

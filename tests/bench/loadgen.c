@@ -25,6 +25,7 @@
 
 #define LG_MAX_THREADS 64
 #define LG_CONNECT_TIMEOUT_NS (60ull * 1000000000ull)
+#define LG_DRAIN_NS (2ull * 1000000000ull) /* after the window: wait for replies in flight */
 
 struct lg_shared lg_shared;
 static double lg_cpu_pct; /* loadgen's own CPU use during the window, % of one core */
@@ -35,10 +36,13 @@ static void lg_usage(FILE *f)
 	        "usage: loadgen [--host 127.0.0.1] --port P [--conns 1] [--threads 1]\n"
 	        "               [--mode ping|find|insert|idle] [--seconds 5] [--warmup 1]\n"
 	        "               [--batch N] [--doc-bytes 128] [--connect-burst 256]\n"
-	        "               [--legacy-hello] [--ready-file PATH]\n"
+	        "               [--legacy-hello] [--ready-file PATH] [--rate OPS_PER_S]\n"
 	        "  ping    {ping: 1} per request\n"
 	        "  find    find, then getMore until the cursor is exhausted, repeat\n"
-	        "  insert  one single-document insert (kind-1 sequence) per request\n"
+	        "  insert  one single-document insert (kind-1 sequence) per request:\n"
+	        "          a user-like document of ~--doc-bytes with a fresh ObjectId _id\n"
+	        "  --rate  send at most OPS_PER_S requests/s in total, on a fixed schedule\n"
+	        "          (0, the default: closed loop, as fast as replies come back)\n"
 	        "  idle    hello on every connection, then hold them --seconds\n"
 	        "          (--ready-file is written once all are ready)\n");
 }
@@ -74,6 +78,7 @@ static void lg_parse_args(int argc, char **argv, struct lg_opts *o)
 		{ "connect-burst", required_argument, NULL, 'B' },
 		{ "legacy-hello", no_argument, NULL, 'L' },
 		{ "ready-file", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'H' },
+		{ "rate", required_argument, NULL, 'R' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool mode_ok = true;
@@ -93,6 +98,7 @@ static void lg_parse_args(int argc, char **argv, struct lg_opts *o)
 		case 'B': o->connect_burst = atoi(optarg); break;
 		case 'L': o->legacy_hello = true; break;
 		case 'r': o->ready_file = optarg; break;
+		case 'R': o->rate = atof(optarg); break;
 		case 'H': lg_usage(stdout); exit(0);
 		default: lg_usage(stderr); exit(2);
 		}
@@ -102,7 +108,7 @@ static void lg_parse_args(int argc, char **argv, struct lg_opts *o)
 	if (optind != argc || !mode_ok || o->port <= 0 || o->port > 65535 || o->conns < 1 ||
 	    o->threads < 1 || o->threads > LG_MAX_THREADS || o->seconds < 0 || o->warmup < 0 ||
 	    o->batch < 0 || o->doc_bytes < 0 || o->doc_bytes > 16 * 1024 * 1024 ||
-	    o->connect_burst < 1 || inet_pton(AF_INET, o->host, &o->addr.sin_addr) != 1) {
+	    o->connect_burst < 1 || !(o->rate >= 0 && o->rate <= 10e6) || inet_pton(AF_INET, o->host, &o->addr.sin_addr) != 1) {
 		fprintf(stderr, "loadgen: bad arguments\n");
 		lg_usage(stderr);
 		exit(2);
@@ -134,7 +140,8 @@ static void lg_tick_cb(evutil_socket_t fd, short what, void *arg)
 	struct lg_thread *t = arg;
 
 	(void)fd, (void)what;
-	if (atomic_load(&lg_shared.stop))
+	if (atomic_load(&lg_shared.stop) &&
+	    (lg_thread_busy(t) == 0 || lg_now_ns() > atomic_load(&lg_shared.t_end) + LG_DRAIN_NS))
 		event_base_loopbreak(t->base);
 }
 
@@ -144,7 +151,7 @@ static void *lg_thread_main(void *arg)
 
 	lg_thread_pump(t);
 	event_base_dispatch(t->base);
-	lg_thread_count_stalled(t, atomic_load(&lg_shared.t_end));
+	lg_thread_count_stalled(t, lg_now_ns());
 	lg_thread_close_all(t);
 	return NULL;
 }
@@ -152,8 +159,8 @@ static void *lg_thread_main(void *arg)
 /* Allocates thread k's share of the connections and its event base. */
 static bool lg_thread_init(struct lg_thread *t, int k, const struct lg_opts *o)
 {
-	static const struct timeval tick = { 0, 20000 };
-	size_t pad = o->doc_bytes > 28 ? (size_t)o->doc_bytes - 28 : 0;
+	static const struct timeval tick = { 0, 20000 }, pace = { 0, 1000 };
+	size_t pad = (size_t)o->doc_bytes;
 
 	t->index = k;
 	t->o = o;
@@ -161,7 +168,9 @@ static bool lg_thread_init(struct lg_thread *t, int k, const struct lg_opts *o)
 	t->conns = calloc((size_t)t->nconns + 1, sizeof *t->conns);
 	t->pad = malloc(pad + 1);
 	t->base = event_base_new();
-	if (!t->conns || !t->pad || !t->base)
+	t->oids = bson_context_new(BSON_CONTEXT_NONE);
+	t->parked = calloc((size_t)t->nconns + 1, sizeof *t->parked);
+	if (!t->conns || !t->pad || !t->base || !t->oids || !t->parked)
 		return false;
 	memset(t->pad, 'x', pad);
 	t->pad[pad] = '\0';
@@ -170,7 +179,12 @@ static bool lg_thread_init(struct lg_thread *t, int k, const struct lg_opts *o)
 		t->conns[i].fd = -1;
 	}
 	t->tick = event_new(t->base, -1, EV_PERSIST, lg_tick_cb, t);
-	return t->tick != NULL && event_add(t->tick, &tick) == 0;
+	if (t->tick == NULL || event_add(t->tick, &tick) != 0)
+		return false;
+	if (o->rate <= 0)
+		return true;
+	t->pace = event_new(t->base, -1, EV_PERSIST, lg_pace_tick_cb, t);
+	return t->pace != NULL && event_add(t->pace, &pace) == 0;
 }
 
 static void lg_sleep_until(uint64_t deadline)
@@ -216,7 +230,8 @@ static void lg_print_load(const struct lg_opts *o, const struct lg_stats *st, do
 	       "\"ready\":%d,\"failed\":%d,\"seconds\":%.3f,\"ops\":%llu,\"ops_per_s\":%.1f,"
 	       "\"p50_us\":%.1f,\"p99_us\":%.1f,\"p999_us\":%.1f,\"mean_us\":%.1f,\"max_us\":%.1f,"
 	       "\"errors\":%llu,\"closed\":%llu,\"stalled\":%llu,\"cursors_per_s\":%.1f,"
-	       "\"docs_per_s\":%.1f,\"rx_mib_per_s\":%.2f,\"loadgen_cpu_pct\":%.1f}\n",
+	       "\"docs_per_s\":%.1f,\"rx_mib_per_s\":%.2f,\"loadgen_cpu_pct\":%.1f,"
+	       "\"rate\":%.1f,\"skipped\":%llu,\"acked\":%llu}\n",
 	       lg_mode_name(o->mode), o->host, o->port, o->conns, o->threads,
 	       atomic_load(&lg_shared.ready), atomic_load(&lg_shared.failed), window,
 	       (unsigned long long)st->ops, (double)st->ops / window,
@@ -225,7 +240,8 @@ static void lg_print_load(const struct lg_opts *o, const struct lg_stats *st, do
 	       h->count ? (double)h->sum / (double)h->count * us : 0.0, (double)h->max * us,
 	       (unsigned long long)st->errors, (unsigned long long)st->closed,
 	       (unsigned long long)st->stalled, (double)st->cursors / window,
-	       (double)st->docs / window, (double)st->rx_bytes / window / 1048576.0, lg_cpu_pct);
+	       (double)st->docs / window, (double)st->rx_bytes / window / 1048576.0, lg_cpu_pct,
+	       o->rate, (unsigned long long)st->skipped, (unsigned long long)st->acked);
 }
 
 /* CPU time (user + system) of the whole process, all threads, in seconds. */
@@ -298,6 +314,8 @@ int main(int argc, char **argv)
 		total.rx_bytes += threads[k].st.rx_bytes;
 		total.closed += threads[k].st.closed;
 		total.stalled += threads[k].st.stalled;
+		total.skipped += threads[k].st.skipped;
+		total.acked += threads[k].st.acked;
 		bhist_merge(&total.hist, &threads[k].st.hist);
 	}
 	if (o.mode == LG_MODE_IDLE)

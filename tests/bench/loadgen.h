@@ -9,7 +9,10 @@
  *   sleep to t_end (or hold, idle)         replies completing inside
  *   set stop  ---------------------->      [t_warm, t_end] are counted
  *   join, merge stats, print JSON        idle mode: stay quiet
- *                                        tick (20 ms): leave loop on stop
+ *                                        tick (20 ms): on stop, leave the loop once
+ *                                          no request is in flight (drain, <= 2 s)
+ *
+ * --rate (lg_pace.c) replaces "request, wait reply, repeat" by a fixed schedule.
  *
  * Each connection has exactly one request in flight (closed loop).
  * Threads share nothing but lg_shared (atomics); stats are per thread.
@@ -22,6 +25,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include <bson/bson.h>
 #include <event2/event.h>
 #include <event2/buffer.h>
 #include <netinet/in.h>
@@ -43,6 +47,7 @@ struct lg_opts {
 	int connect_burst;    /* connections being set up at once, per thread */
 	bool legacy_hello;    /* handshake with OP_QUERY isMaster instead of OP_MSG hello */
 	const char *ready_file; /* idle: touched once every connection is ready */
+	double rate;          /* load modes: requests/s over all threads; 0: closed loop */
 	struct sockaddr_in addr;
 };
 
@@ -57,12 +62,14 @@ struct lg_shared {
 
 struct lg_stats {
 	uint64_t ops;         /* replies completed inside the window */
+	uint64_t acked;       /* ok replies to load requests, whenever they came (warm-up, drain) */
 	uint64_t errors;      /* error replies and protocol violations */
 	uint64_t cursors;     /* find mode: cursors read to exhaustion in the window */
 	uint64_t docs;        /* find mode: documents received in the window */
 	uint64_t rx_bytes;    /* reply bytes received in the window */
 	uint64_t closed;      /* connections lost after they were ready */
-	uint64_t stalled;     /* conns whose request was unanswered > 1 s at the end */
+	uint64_t stalled;     /* conns whose request was still unanswered > 1 s after the drain */
+	uint64_t skipped;     /* --rate: scheduled requests dropped (every conn was busy > 50 ms) */
 	struct bhist hist;    /* per-reply latency, ns */
 };
 
@@ -72,6 +79,7 @@ enum lg_conn_state {
 	LG_CONN_HELLO,        /* hello sent, waiting for its reply */
 	LG_CONN_BUSY,         /* a measured request is in flight */
 	LG_CONN_IDLE,         /* idle mode: ready, nothing in flight */
+	LG_CONN_PACED,        /* --rate: ready, parked until the schedule allows a request */
 	LG_CONN_DEAD,         /* failed or closed; never reused */
 };
 
@@ -102,8 +110,14 @@ struct lg_thread {
 	int starting;         /* connections in CONNECTING or HELLO */
 	bool pumping;         /* inside lg_thread_pump (no re-entry) */
 	int32_t req_seq;
-	int64_t doc_seq;      /* insert mode: next _id */
-	char *pad;            /* insert mode: padding string */
+	int64_t doc_seq;      /* insert mode: documents built by this thread */
+	char *pad;            /* insert mode: padding string (doc_bytes 'x') */
+	bson_context_t *oids; /* insert mode: ObjectId source of this thread */
+	struct event *pace;   /* --rate: 1 ms timer that releases parked conns */
+	int *parked;          /* --rate: stack of indexes of PACED conns */
+	int nparked;
+	uint64_t pace_t0;     /* --rate: ns of the first scheduled request; 0: not yet */
+	uint64_t pace_sent;   /* --rate: requests released since pace_t0 */
 	struct lg_stats st;
 };
 
@@ -112,11 +126,29 @@ extern struct lg_shared lg_shared;
 /* Monotonic clock in ns. */
 uint64_t lg_now_ns(void);
 
+/* Sends the mode's next request on c, now (c->state becomes BUSY). */
+bool lg_conn_send_request(struct lg_conn *c);
+
+/* Kills c (connection lost) with a reason for stderr. */
+void lg_conn_kill(struct lg_conn *c, const char *why);
+
+/* --rate (lg_pace.c): true when t may send one more request now (and counts it). */
+bool lg_pace_take(struct lg_thread *t);
+
+/* --rate: parks c until the schedule allows its next request. */
+void lg_pace_park(struct lg_conn *c);
+
+/* --rate: the 1 ms timer; sends the requests that have come due. */
+void lg_pace_tick_cb(evutil_socket_t fd, short what, void *arg);
+
 /* Starts connections until the burst limit or the list is exhausted. */
 void lg_thread_pump(struct lg_thread *t);
 
 /* Closes every connection of t and frees its events and buffers. */
 void lg_thread_close_all(struct lg_thread *t);
+
+/* Connections of t with a load request in flight. */
+int lg_thread_busy(const struct lg_thread *t);
 
 /* Counts in t->st.stalled the conns whose request was unanswered for > 1 s. */
 void lg_thread_count_stalled(struct lg_thread *t, uint64_t now);

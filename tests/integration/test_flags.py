@@ -1,0 +1,339 @@
+"""The per-tenant flag cache (proxy/flags.c) against a real redis-server,
+through the C driver tests/clients/flags_probe.c, and `tandemctl mode/flags`.
+
+The probe starts the cache and prints the flags it serves every 20 ms, one
+line of key=value pairs per tenant (see flags_probe.c); these tests change
+Redis with plain redis-cli and watch the lines.
+
+Binaries: $TANDEM_FLAGS_PROBE, else build/tests/clients/flags_probe;
+$TANDEM_CTL, else build/tools/tandemctl.
+Each test uses its own tenants; tandem:defaults is shared, so it is
+deleted before and after every test that uses the session's Redis.
+"""
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
+import uuid
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import servers  # noqa: E402
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+CONTRACT_S = 1.0  # BRIEF: a plain HSET takes effect within 1 s
+
+
+def _bin(env, *rel):
+	path = os.environ.get(env) or os.path.join(ROOT, "build", *rel)
+	if not os.access(path, os.X_OK):
+		pytest.skip("%s not built: %s" % (rel[-1], path))
+	return path
+
+
+def probe_bin():
+	return _bin("TANDEM_FLAGS_PROBE", "tests", "clients", "flags_probe")
+
+
+def ctl_bin():
+	return _bin("TANDEM_CTL", "tools", "tandemctl")
+
+
+def parse(line):
+	return dict(kv.split("=", 1) for kv in line.split())
+
+
+def cli(redis, *args):
+	p = subprocess.run(["redis-cli", "-h", "127.0.0.1", "-p", str(redis.port)] + [str(a) for a in args],
+		stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30, check=True)
+	return p.stdout.decode().strip()
+
+
+class Probe:
+	"""flags_probe running in the background; stdout lines parsed as they come."""
+
+	def __init__(self, *args, iterations=1500):
+		self.proc = subprocess.Popen([probe_bin()] + [str(a) for a in args] + [str(iterations)],
+			stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=servers._die_with_parent)
+		self.lines = queue.Queue()
+		self.last = {}
+		self.err = []
+		threading.Thread(target=self._read_out, daemon=True).start()
+		threading.Thread(target=self._read_err, daemon=True).start()
+
+	def _read_out(self):
+		for raw in self.proc.stdout:
+			line = raw.decode().strip()
+			if line and line != "started":
+				self.lines.put(parse(line))
+		self.lines.put(None)
+
+	def _read_err(self):
+		for raw in self.proc.stderr:
+			self.err.append(raw.decode())
+
+	def wait_for(self, pred, timeout=5.0, tenant=None):
+		"""The first line (of tenant, if given) for which pred holds."""
+		deadline = time.monotonic() + timeout
+		while time.monotonic() < deadline:
+			try:
+				d = self.lines.get(timeout=max(0.01, deadline - time.monotonic()))
+			except queue.Empty:
+				break
+			if d is None:
+				raise AssertionError("probe exited (rc %s): %s" % (self.proc.wait(), "".join(self.err)))
+			self.last[d["tenant"]] = d
+			if (tenant is None or d["tenant"] == tenant) and pred(d):
+				return d
+		raise AssertionError("condition not met in %.1fs; last lines %s; stderr %s"
+			% (timeout, self.last, "".join(self.err)[-2000:]))
+
+	def lines_for(self, seconds, tenant):
+		"""Every line of tenant printed during the next seconds."""
+		out, end = [], time.monotonic() + seconds
+		while time.monotonic() < end:
+			try:
+				d = self.lines.get(timeout=0.05)
+			except queue.Empty:
+				continue
+			if d is None:
+				break
+			self.last[d["tenant"]] = d
+			if d["tenant"] == tenant:
+				out.append(d)
+		return out
+
+	def stop(self):
+		servers.stop_process(self.proc)
+		return "".join(self.err)
+
+
+@pytest.fixture
+def tenant():
+	return "t-" + uuid.uuid4().hex[:10]
+
+
+@pytest.fixture
+def clean_defaults(redis):
+	cli(redis, "DEL", "tandem:defaults")
+	yield redis
+	cli(redis, "DEL", "tandem:defaults")
+
+
+@pytest.fixture
+def probes():
+	started = []
+
+	def start(*args, **kw):
+		p = Probe(*args, **kw)
+		started.append(p)
+		return p
+
+	yield start
+	for p in started:
+		p.stop()
+
+
+def refreshed(d, n=1):
+	return d["connected"] == "1" and int(d["refreshes"]) >= n
+
+
+def test_builtin_defaults_without_redis(tenant):
+	p = subprocess.run([probe_bin(), tenant, "3"], stdout=subprocess.PIPE, timeout=30, check=True)
+	lines = [parse(x) for x in p.stdout.decode().splitlines()[1:]]
+	assert len(lines) == 3
+	for d in lines:
+		assert (d["write_mode"], d["read_pct"], d["shadow_pct"], d["phase"]) == ("mongo_only", "0", "0", "-")
+		assert (d["connected"], d["tenants"], d["last_ok_ms"]) == ("0", "0", "0")
+
+
+def test_config_defaults_without_redis(tenant):
+	p = subprocess.run([probe_bin(), "--set", "defaults.write_mode=dual_write", "--set", "defaults.read_pct=12.5",
+		"--set", "defaults.shadow_pct=3", tenant, "2"], stdout=subprocess.PIPE, timeout=30, check=True)
+	d = parse(p.stdout.decode().splitlines()[-1])
+	assert (d["write_mode"], d["read_pct"], d["shadow_pct"]) == ("dual_write", "12.5", "3")
+
+
+def test_config_defaults_when_redis_has_no_flags(clean_defaults, probes, tenant):
+	p = probes("--redis", clean_defaults.url, "--set", "defaults.write_mode=pg_primary",
+		"--set", "defaults.read_pct=7", tenant)
+	d = p.wait_for(lambda d: refreshed(d, 2) and d["tenants"] == "1", tenant=tenant)
+	assert (d["write_mode"], d["read_pct"], d["shadow_pct"], d["phase"]) == ("pg_primary", "7", "0", "-")
+
+
+def test_tandem_defaults_apply_field_wise_over_config(clean_defaults, probes, tenant):
+	cli(clean_defaults, "HSET", "tandem:defaults", "write_mode", "pg_primary", "read_pct", "25", "phase", "shadow")
+	p = probes("--redis", clean_defaults.url, "--set", "defaults.shadow_pct=4", "--set", "defaults.read_pct=1", tenant)
+	d = p.wait_for(lambda d: d["write_mode"] == "pg_primary", tenant=tenant)
+	assert (d["read_pct"], d["shadow_pct"], d["phase"]) == ("25", "4", "shadow")
+	assert int(d["version"]) >= 1
+
+
+def test_tenant_hash_overrides_field_by_field(clean_defaults, probes, tenant):
+	other = tenant + "-other"
+	cli(clean_defaults, "HSET", "tandem:defaults", "write_mode", "pg_primary", "read_pct", "25", "shadow_pct", "9")
+	cli(clean_defaults, "HSET", "tandem:tenant:" + tenant, "shadow_pct", "50")
+	p = probes("--redis", clean_defaults.url, "%s,%s" % (tenant, other))
+	d = p.wait_for(lambda d: d["shadow_pct"] == "50", tenant=tenant)
+	assert (d["write_mode"], d["read_pct"]) == ("pg_primary", "25")  # from tandem:defaults
+	o = p.wait_for(lambda d: refreshed(d) and d["write_mode"] == "pg_primary", tenant=other)
+	assert (o["read_pct"], o["shadow_pct"]) == ("25", "9")
+
+
+def test_invalid_values_are_ignored_and_logged_once_a_minute(clean_defaults, probes, tenant):
+	key = "tandem:tenant:" + tenant
+	cli(clean_defaults, "HSET", "tandem:defaults", "write_mode", "dual_write", "read_pct", "10")
+	cli(clean_defaults, "HSET", key, "write_mode", "bogus", "read_pct", "150", "shadow_pct", "abc",
+		"phase", "nonsense", "updated_by", "alice")
+	p = probes("--redis", clean_defaults.url, "--set", "defaults.shadow_pct=2", tenant)
+	d = p.wait_for(lambda d: d["write_mode"] == "dual_write", tenant=tenant)
+	first = int(d["refreshes"])
+	d = p.wait_for(lambda d: int(d["refreshes"]) >= first + 5, tenant=tenant)
+	assert (d["write_mode"], d["read_pct"], d["shadow_pct"], d["phase"]) == ("dual_write", "10", "2", "-")
+	assert int(d["invalid"]) >= 4 * 5  # counted on every refresh...
+	logs = [json.loads(x) for x in p.stop().splitlines() if x.startswith("{")]
+	warned = sorted(x["field"] for x in logs if x["event"] == "flags_invalid_value" and x["key"] == key)
+	assert warned == ["phase", "read_pct", "shadow_pct", "write_mode"]  # ...logged once per field
+	assert all(x["level"] == "warn" for x in logs if x["event"] == "flags_invalid_value")
+
+
+def test_a_key_of_the_wrong_type_means_no_flags(clean_defaults, probes, tenant):
+	cli(clean_defaults, "SET", "tandem:tenant:" + tenant, "not-a-hash")
+	cli(clean_defaults, "HSET", "tandem:defaults", "read_pct", "3")
+	p = probes("--redis", clean_defaults.url, tenant)
+	d = p.wait_for(lambda d: refreshed(d, 3) and d["tenants"] == "1", tenant=tenant)
+	assert (d["read_pct"], d["errors"]) == ("3", "0")
+	assert '"flags_bad_reply"' in p.stop()
+
+
+def test_plain_hset_is_visible_within_one_second(clean_defaults, probes, tenant):
+	p = probes("--redis", clean_defaults.url, tenant)
+	p.wait_for(lambda d: refreshed(d, 2) and d["tenants"] == "1", tenant=tenant)
+	delays = []
+	for i in range(5):
+		value = str(31 + i)
+		t0 = time.time() * 1000
+		cli(clean_defaults, "HSET", "tandem:tenant:" + tenant, "read_pct", value)
+		d = p.wait_for(lambda d: d["read_pct"] == value, timeout=3, tenant=tenant)
+		delays.append(int(d["now_ms"]) - t0)
+		time.sleep(0.13)
+	print("HSET -> visible delays (ms, poll 100 ms, probe prints every 20 ms): %s"
+		% ", ".join("%.0f" % x for x in delays))
+	assert max(delays) < CONTRACT_S * 1000
+
+
+def test_publish_refreshes_before_the_next_poll(clean_defaults, probes, tenant):
+	p = probes("--redis", clean_defaults.url, "--set", "flags.poll_ms=5000", tenant)
+	p.wait_for(lambda d: refreshed(d) and d["tenants"] == "1", tenant=tenant)
+	time.sleep(0.3)  # let the first-sight refresh happen; the next poll is ~5 s away
+	cli(clean_defaults, "HSET", "tandem:tenant:" + tenant, "write_mode", "pg_only")
+	assert all(d["write_mode"] == "mongo_only" for d in p.lines_for(0.5, tenant)), "refreshed without a poll?"
+	t0 = time.time() * 1000
+	cli(clean_defaults, "PUBLISH", "tandem:flags", tenant)
+	d = p.wait_for(lambda d: d["write_mode"] == "pg_only", timeout=CONTRACT_S, tenant=tenant)
+	print("PUBLISH -> visible: %.0f ms (poll 5000 ms)" % (int(d["now_ms"]) - t0))
+	assert int(d["messages"]) >= 1
+
+
+def test_tandemctl_mode_and_flags(clean_defaults, probes, tenant):
+	ctl = ctl_bin()
+	p = probes("--redis", clean_defaults.url, "--set", "flags.poll_ms=5000", tenant)
+	p.wait_for(lambda d: refreshed(d) and d["tenants"] == "1", tenant=tenant)
+	time.sleep(0.3)
+	r = subprocess.run([ctl, "mode", tenant, "dual_write", "--redis", clean_defaults.url],
+		stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=30)
+	assert r.returncode == 0, r.stderr.decode()
+	out = r.stdout.decode()
+	assert "notified 1 tandem instance" in out, out
+	assert "write_mode: dual_write   (tandem:tenant:%s)" % tenant in out, out
+	p.wait_for(lambda d: d["write_mode"] == "dual_write", timeout=CONTRACT_S, tenant=tenant)
+	assert cli(clean_defaults, "HGET", "tandem:tenant:" + tenant, "write_mode") == "dual_write"
+
+	cli(clean_defaults, "HSET", "tandem:defaults", "read_pct", "5", "shadow_pct", "oops")
+	r = subprocess.run([ctl, "flags", tenant, "--redis", clean_defaults.url], stdout=subprocess.PIPE, timeout=30)
+	out = r.stdout.decode()
+	assert r.returncode == 0
+	assert "read_pct:   5            (tandem:defaults)" in out, out
+	assert "shadow_pct: 0            (built-in default)" in out, out
+	assert "tandem:defaults shadow_pct 'oops' (invalid)" in out, out
+
+	bad = subprocess.run([ctl, "mode", tenant, "bogus", "--redis", clean_defaults.url], stderr=subprocess.PIPE,
+		stdout=subprocess.PIPE, timeout=30)
+	assert bad.returncode == 2 and b"not one of" in bad.stderr
+	down = subprocess.run([ctl, "flags", tenant, "--redis", "redis://127.0.0.1:%d" % servers.free_port()],
+		stderr=subprocess.PIPE, stdout=subprocess.PIPE, timeout=30)
+	assert down.returncode == 1 and b"cannot reach Redis" in down.stderr
+
+
+def test_many_tenants_are_refreshed_in_pipelines(clean_defaults, probes, tenant):
+	last = tenant + "~2499"  # 2 500 extra tenants: three pipelined round trips
+	p = probes("--redis", clean_defaults.url, "--extra", "2500", "%s,%s" % (tenant, last))
+	p.wait_for(lambda d: refreshed(d, 2) and d["tenants"] == "2501", tenant=last)
+	t0 = time.time() * 1000
+	cli(clean_defaults, "HSET", "tandem:tenant:" + last, "read_pct", "61")
+	d = p.wait_for(lambda d: d["read_pct"] == "61", timeout=3, tenant=last)
+	print("HSET -> visible with 2 501 tenants: %.0f ms" % (int(d["now_ms"]) - t0))
+	assert int(d["now_ms"]) - t0 < CONTRACT_S * 1000
+	assert p.wait_for(lambda d: True, tenant=tenant)["read_pct"] == "0"
+
+
+class RestartableRedis:
+	"""A redis-server on a fixed port that can be stopped and started again."""
+
+	def __init__(self, workdir):
+		self.workdir = workdir
+		self.port = servers.free_port()
+		self.url = "redis://127.0.0.1:%d/0" % self.port
+		self.proc = None
+		self.start()
+
+	def start(self):
+		self.proc = subprocess.Popen(["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+			"--save", "", "--appendonly", "no", "--dir", self.workdir], stdout=subprocess.DEVNULL,
+			stderr=subprocess.DEVNULL, preexec_fn=servers._die_with_parent)
+		servers.wait_until(lambda: self.ping(), what="redis to answer PING")
+
+	def ping(self):
+		try:
+			return cli(self, "PING") == "PONG"
+		except subprocess.CalledProcessError:
+			return False
+
+	def stop(self):
+		servers.stop_process(self.proc)
+
+
+@pytest.fixture
+def own_redis(tmp_path):
+	r = RestartableRedis(str(tmp_path))
+	yield r
+	r.stop()
+
+
+def test_redis_outage_keeps_the_last_flags_then_refresh_resumes(own_redis, probes, tenant):
+	key = "tandem:tenant:" + tenant
+	cli(own_redis, "HSET", key, "read_pct", "33", "write_mode", "dual_write")
+	p = probes("--redis", own_redis.url, tenant)
+	d = p.wait_for(lambda d: d["read_pct"] == "33", tenant=tenant)
+
+	own_redis.stop()
+	down = p.wait_for(lambda d: d["connected"] == "0" and int(d["errors"]) >= 1, tenant=tenant)
+	kept = p.lines_for(1.5, tenant)
+	assert kept and all((x["read_pct"], x["write_mode"]) == ("33", "dual_write") for x in kept)
+	assert int(kept[-1]["errors"]) >= int(down["errors"])
+	assert kept[-1]["last_ok_ms"] == down["last_ok_ms"]
+	errors = int(kept[-1]["errors"])
+	assert errors <= 1.5 / 0.1 + 2, "reconnects are backed off"
+
+	own_redis.start()  # empty: the flags must follow what Redis now says
+	t0 = time.time()
+	cli(own_redis, "HSET", key, "read_pct", "44")
+	d = p.wait_for(lambda d: d["read_pct"] == "44" and d["connected"] == "1", timeout=5, tenant=tenant)
+	print("refresh resumed %.2f s after Redis restarted (%d errors while down)" % (time.time() - t0, errors))
+	assert d["write_mode"] == "mongo_only"  # the old hash is gone, and with it dual_write
+	assert int(d["last_ok_ms"]) > int(down["last_ok_ms"])
