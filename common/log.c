@@ -65,6 +65,23 @@ bool log_open(const char *path)
 	return true;
 }
 
+/* Length of the valid UTF-8 sequence at s[0..len) (2-4 bytes), else 0:
+ * no overlong forms, no surrogates, nothing above U+10FFFF. */
+static size_t utf8_seq(const unsigned char *s, size_t len)
+{
+	size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+
+	if (n == 0 || n > len || s[0] > 0xf4)
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
+	    (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return n;
+}
+
 size_t log_json_escape(char *dst, size_t cap, const char *s, size_t len)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -83,9 +100,12 @@ size_t log_json_escape(char *dst, size_t cap, const char *s, size_t len)
 		} else if (c == '\n') {
 			esc[n++] = '\\';
 			esc[n++] = 'n';
+		} else if (c >= 0x80 && (n = utf8_seq((const unsigned char *)s + i, len - i))) {
+			memcpy(esc, s + i, n);   /* valid UTF-8 passes through */
+			i += n - 1;
 		} else if (c < 0x20 || c >= 0x7f) {
-			/* Control bytes and anything non-ASCII: \u00XX keeps the line valid
-			 * JSON whatever bytes a client sent. */
+			/* Control bytes and bytes that are not UTF-8: \u00XX keeps the
+			 * line valid JSON whatever bytes a client sent. */
 			memcpy(esc, "\\u00", 4);
 			esc[4] = hex[c >> 4];
 			esc[5] = hex[c & 15];

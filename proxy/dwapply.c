@@ -77,6 +77,7 @@ static void unit_free(struct dwunit *u)
 {
 	sqllist_free(&u->writes);
 	free(u->stmt_entry);
+	free(u->from);
 	dwoverlay_free(u);
 	free(u);
 }
@@ -146,17 +147,16 @@ static void unit_finish(struct dwunit *u, enum dwapply_outcome o, const char *wh
 
 static bool unit_fill(struct dwunit *u, struct pgbatch *b)
 {
+	struct dwapply *a = u->a;
+	bool merge = a->plain == 0;
+
+	a->plain = a->plain > u->n ? a->plain - u->n : 0;
 	if (u->marker) {
 		const char *p[1] = {TAILQ_FIRST(&u->entries)->key};
 		if (!pgbatch_add(b, "INSERT INTO tandem_applied (op_key) VALUES ($1)", 1, p))
 			return false;
 	}
-	for (size_t i = 0; i < u->writes.n; i++) {
-		struct sqlstmt *st = &u->writes.stmts[i];
-		if (!pgbatch_add(b, st->sql, st->nparams, (const char *const *)st->params))
-			return false;
-	}
-	return true;
+	return dwcoalesce_fill(u, b, merge);
 }
 
 /* A permanent failure of entry `bad`: it is dead-lettered, the others go
@@ -239,8 +239,15 @@ static void batch_done(const struct pgpool_result *res, void *arg)
 		unit_settle(u, DWAPPLY_APPLIED, NULL);   /* applied before (in doubt then) */
 	} else if (res->cls == PGPOOL_PERMANENT) {
 		metrics_inc(METRIC_DW_ERRORS_PERMANENT);
-		int idx = res->stmt_index - (u->marker ? 1 : 0);
-		u->bad_entry = idx >= 0 && (size_t)idx < u->writes.n ? u->stmt_entry[idx] : 0;
+		int e = dwcoalesce_entry(u, res->stmt_index - (u->marker ? 1 : 0));
+		if (e < 0) {
+			/* A merged statement: run these entries again one row per
+			 * statement, to find the one PostgreSQL refuses. */
+			a->plain += u->n;
+			u->bad_entry = UINT32_MAX;
+		} else {
+			u->bad_entry = (unsigned)e;
+		}
 		unit_settle(u, DWAPPLY_PERMANENT, res->message);
 	} else {
 		metrics_inc(METRIC_DW_ERRORS_TRANSIENT);

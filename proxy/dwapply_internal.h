@@ -43,6 +43,8 @@ struct dwunit {
 	bool overlay;             /* a transaction: later ops read earlier ones' results */
 	struct sqllist writes;
 	unsigned *stmt_entry;     /* statement -> entry index (error attribution) */
+	size_t *from;             /* batch statement i = writes from[i] .. from[i+1]-1 */
+	size_t nbatch;
 	size_t stmt_cap;
 	struct dwentry *cur;      /* entry being computed */
 	unsigned cur_index;
@@ -83,6 +85,7 @@ struct dwapply {
 	PGconn *ddl;               /* blocking, for CREATE TABLE IF NOT EXISTS */
 	char **known;              /* tables ensured */
 	size_t nknown, known_cap;
+	unsigned plain;            /* entries to run unmerged (after a merged statement failed) */
 	struct dwhorizon horizons[DWAPPLY_MAX_HORIZONS];
 	size_t nhorizons;
 };
@@ -98,6 +101,15 @@ void dwunit_fail(struct dwunit *u, const char *fmt, ...) __attribute__((format(p
  * of the unit are computed again. */
 void dwunit_fail_permanent(struct dwunit *u, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+
+/* ---- dwapply_coalesce.c ---- */
+/* Fill b from u->writes (after the marker), merging runs of identical
+ * upserts when merge is true. */
+bool dwcoalesce_fill(struct dwunit *u, struct pgbatch *b, bool merge)
+	__attribute__((warn_unused_result));
+/* The entry batch statement stmt (marker excluded) belongs to, -1 when it
+ * merged rows of several entries. */
+int dwcoalesce_entry(const struct dwunit *u, int stmt);
 
 /* ---- dwapply_op.c ---- */
 enum dwop_step { DWOP_DONE, DWOP_WAIT, DWOP_FAILED };

@@ -195,6 +195,17 @@ static bool upsert_insert(struct dwunit *u, const struct dwop *o, const struct m
 	bson_error_t err;
 	bool repl = update_kind_of(&o->u) == UPDATE_KIND_REPLACEMENT;
 	bson_t empty = BSON_INITIALIZER;
+
+	/* After a resync of this _id, as for any other write to it. */
+	switch (dwhorizon_check(u->a, u->cur->tenant, o->c, &o->uid, u->cur->ts_ms)) {
+	case DWH_SKIP:
+		return true;
+	case DWH_RESYNC:
+		ids_append(resync, &o->uid);
+		return true;
+	case DWH_APPLY:
+		break;
+	}
 	enum update_status st = update_upsert_seed(o->has_q ? &o->q : &empty, &o->uid, repl, &seed, &err);
 
 	if (st == UPDATE_OK || st == UPDATE_NOOP) {
@@ -272,7 +283,10 @@ static void rw_compute(struct rw *rw, const struct dwop *o, struct cand *c, size
 	size_t apply = 0, settled = 0;   /* settled: matched, handled by a horizon */
 	bson_value_t id;
 
-	if (single && nmatch > 1) {
+	/* A resync that read MongoDB after this write was acknowledged may have
+	 * removed or changed rows MongoDB's choice depended on. */
+	bool future = dwhorizon_after(u->a, u->cur->tenant, o->c, u->cur->ts_ms);
+	if (single && (nmatch > 1 || (nmatch == 1 && future))) {
 		/* Which one MongoDB changed is not knowable here: re-read them all
 		 * (always right, whatever earlier resyncs did to them). */
 		for (size_t i = 0; i < nmatch; i++)
@@ -297,8 +311,7 @@ static void rw_compute(struct rw *rw, const struct dwop *o, struct cand *c, size
 		}
 	}
 	apply = nmatch;
-	if (bson_empty(&resync) && o->uid.value_type == BSON_TYPE_EOD &&
-	    !dwhorizon_after(u->a, u->cur->tenant, o->c, u->cur->ts_ms))
+	if (bson_empty(&resync) && o->uid.value_type == BSON_TYPE_EOD && !future)
 		check_count(u, o, nmatch + settled, nmatch, c, &resync);
 	for (size_t i = 0; i < apply && !u->failed; i++) {
 		if (o->k[0] == 'u')
