@@ -435,6 +435,14 @@ bool dwapply_pg_down(const struct dwapply *a)
 	return a->pg_down || st.down;
 }
 
+bool dwapply_pg_connected(const struct dwapply *a)
+{
+	struct pgpool_stats st;
+
+	pgpool_stats(a->pool, &st);
+	return st.connected > 0;
+}
+
 struct dwapply *dwapply_new(struct event_base *base, const struct dwapply_opts *o, char *err,
 			    size_t errlen)
 {

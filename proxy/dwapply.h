@@ -81,6 +81,8 @@ void dwapply_push(struct dwapply *a, struct dwentry *e);
 unsigned dwapply_pending(const struct dwapply *a);
 /* Whether PostgreSQL looks down (last batch failed transient, pool down). */
 bool dwapply_pg_down(const struct dwapply *a);
+/* Whether the pool has a connection up (worth draining the queue into). */
+bool dwapply_pg_connected(const struct dwapply *a);
 void dwapply_free(struct dwapply *a);
 
 struct dwentry *dwentry_new(void);

@@ -273,6 +273,11 @@ static void check_count(struct dwunit *u, const struct dwop *o, size_t matched, 
 	for (size_t i = 0; i < nmatch; i++)
 		if (doc_id(c[i].doc, &id))
 			ids_append(resync, &id);
+	/* A filter on one _id names the document PostgreSQL may lack. */
+	bson_iter_t it;
+	if (nmatch == 0 && o->has_q && bson_iter_init_find(&it, &o->q, "_id") &&
+	    !BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_ARRAY(&it) && !BSON_ITER_HOLDS_REGEX(&it))
+		ids_append(resync, bson_iter_value(&it));
 }
 
 static void rw_compute(struct rw *rw, const struct dwop *o, struct cand *c, size_t nmatch)

@@ -45,6 +45,13 @@ static bool remember(struct dwapply *a, const char *table)
 	return true;
 }
 
+/* "relation ... already exists, skipping" is expected: not for stderr. */
+static void notice_ignore(void *arg, const char *msg)
+{
+	(void)arg;
+	(void)msg;
+}
+
 static bool exec_ddl(struct dwapply *a, const char *sql, char *err, size_t errlen)
 {
 	if (!a->ddl || PQstatus(a->ddl) != CONNECTION_OK) {
@@ -55,6 +62,7 @@ static bool exec_ddl(struct dwapply *a, const char *sql, char *err, size_t errle
 			snprintf(err, errlen, "%s", PQerrorMessage(a->ddl));
 			return false;
 		}
+		PQsetNoticeProcessor(a->ddl, notice_ignore, NULL);
 	}
 	PGresult *r = PQexec(a->ddl, sql);
 	bool ok = PQresultStatus(r) == PGRES_COMMAND_OK;

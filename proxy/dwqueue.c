@@ -446,8 +446,8 @@ void dwqueue_drain(struct dwqueue *q, struct dwapply *a, unsigned max)
 	if (!rc)
 		return;
 	spool_to_redis(q, rc);
-	if (dwapply_pg_down(a) && dwapply_pending(a) > 0)
-		return;
+	if (!dwapply_pg_connected(a))
+		return;   /* claimed entries would only fail and wait in processing */
 	for (size_t i = q->nt; i-- > 0 && q->rc;)
 		drain_tenant(q, q->rc, &q->t[i], a, max);
 }
