@@ -32,6 +32,9 @@ enum dwtrans_kind dwtrans_classify(const char *name)
 		return DWTRANS_COMMIT;
 	if (strcmp(name, "abortTransaction") == 0)
 		return DWTRANS_ABORT;
+	if (strcmp(name, "drop") == 0 || strcmp(name, "dropDatabase") == 0 ||
+	    strcmp(name, "renameCollection") == 0)
+		return DWTRANS_DDL;
 	return DWTRANS_NONE;
 }
 

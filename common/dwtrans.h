@@ -83,6 +83,7 @@ enum dwtrans_kind {
 	DWTRANS_WRITE,
 	DWTRANS_COMMIT,
 	DWTRANS_ABORT,
+	DWTRANS_DDL,  /* drop, dropDatabase, renameCollection: the applier decides */
 };
 
 /* Classify by command name only (called on the request path): insert,

@@ -286,6 +286,30 @@ static void unacknowledged(const struct dwjob *job, const char *cmdname)
 	bson_destroy(&op);
 }
 
+/* drop: the tenant's rows of that collection go too.  dropDatabase and
+ * renameCollection are logged and counted (not applied to PostgreSQL). */
+static void ddl_job(const struct dwjob *job, const char *name)
+{
+	bson_iter_t it;
+	bson_t op = BSON_INITIALIZER;
+	const char *coll = "";
+
+	if (!job->acknowledged || !bson_iter_init_find(&it, &job->reply, "ok") ||
+	    !bson_iter_as_bool(&it) || !tenant_dual_written(job->db))
+		return;
+	if (bson_iter_init_find(&it, &job->cmd, name) && BSON_ITER_HOLDS_UTF8(&it))
+		coll = bson_iter_utf8(&it, NULL);
+	BSON_APPEND_UTF8(&op, "k", strcmp(name, "drop") == 0 && coll[0] ? "D" : "x");
+	BSON_APPEND_UTF8(&op, "db", job->db);
+	BSON_APPEND_UTF8(&op, "c", coll[0] ? coll : "*");
+	if (strcmp(name, "drop") != 0 || !coll[0])
+		BSON_APPEND_UTF8(&op, "why", strcmp(name, "dropDatabase") == 0
+					  ? "dropDatabase is not applied to PostgreSQL"
+					  : "renameCollection is not applied to PostgreSQL");
+	push_entry(&op, job->db, job);
+	bson_destroy(&op);
+}
+
 static void handle_job(struct dwjob *job)
 {
 	struct dwtrans_txn s;
@@ -306,6 +330,10 @@ static void handle_job(struct dwjob *job)
 			metrics_inc(METRIC_DW_TXN_ABORTED);
 			txn_drop(t);
 		}
+		return;
+	}
+	if (kind == DWTRANS_DDL) {
+		ddl_job(job, name);
 		return;
 	}
 	if (kind != DWTRANS_WRITE)

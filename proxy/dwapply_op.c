@@ -14,9 +14,11 @@
  */
 #include "dwapply_internal.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "ddl.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -485,6 +487,33 @@ static void trace_op(const struct dwunit *u)
 	bson_free(js);
 }
 
+/* drop: every row of the tenant in the collection's table (child and
+ * junction rows follow by ON DELETE CASCADE). */
+static bool op_drop(struct dwunit *u, const struct mapping_collection *mc)
+{
+	struct sqllist l;
+	char *sql = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&sql, &len);
+	const char *p[1] = {u->cur->tenant};
+	bool ok = false;
+
+	sqllist_init(&l);
+	if (f) {
+		fputs("DELETE FROM ", f);
+		ddl_put_ident(f, mc->table);
+		fputs(" WHERE ", f);
+		ddl_put_ident(f, mc->tenant_column);
+		fputs(" = $1", f);
+		ok = fclose(f) == 0 && sqllist_add(&l, sql, 1, p) && dwunit_add_writes(u, &l);
+	}
+	free(sql);
+	sqllist_free(&l);
+	if (!ok)
+		dwunit_fail(u, "out of memory");
+	return ok;
+}
+
 enum dwop_step dwop_start(struct dwunit *u)
 {
 	struct dwop o;
@@ -518,6 +547,8 @@ enum dwop_step dwop_start(struct dwunit *u)
 	case 'u':
 	case 'd':
 		return op_read_write(u, &o, mc);
+	case 'D':
+		return op_drop(u, mc) ? DWOP_DONE : DWOP_FAILED;
 	default:
 		metrics_inc(METRIC_DW_UNTRANSLATABLE);
 		log_op(LOG_WARN, "dualwrite_untranslatable", u, &o, "unknown op kind");

@@ -24,7 +24,7 @@ static bool capture_db(const char *db, enum dwtrans_kind kind)
 {
 	struct flags_view fv;
 
-	if (kind != DWTRANS_WRITE || strcmp(db, "admin") == 0)
+	if ((kind != DWTRANS_WRITE && kind != DWTRANS_DDL) || strcmp(db, "admin") == 0)
 		return true;
 	flags_get(db, &fv);
 	return fv.write_mode == FLAGS_WM_DUAL_WRITE;

@@ -193,8 +193,15 @@ int ctl_replay(int argc, char **argv)
 				  .pool_size = 2, .batch_max = (unsigned)c.dw_batch_max,
 				  .timeout_ms = (unsigned)c.dw_timeout_ms, .done = done, .admit = admit,
 				  .arg = &r};
-	if (!(r.base = event_base_new()) || !(r.q = dwqueue_new(&qo, err, sizeof(err))) ||
-	    !(r.a = dwapply_new(r.base, &ao, err, sizeof(err)))) {
+	if ((r.base = event_base_new()) && !(r.q = dwqueue_new(&qo, err, sizeof(err))) &&
+	    strstr(err, "locked")) {
+		/* A running tandem owns the spool (and drains it itself). */
+		fprintf(stderr, "tandemctl: replay: %s: draining the Redis queues only\n", err);
+		qo.spool_path = "";
+		err[0] = '\0';
+		r.q = dwqueue_new(&qo, err, sizeof(err));
+	}
+	if (!r.base || !r.q || !(r.a = dwapply_new(r.base, &ao, err, sizeof(err)))) {
 		fprintf(stderr, "tandemctl: replay: %s\n", err[0] ? err : "out of memory");
 	} else {
 		dwqueue_discover(r.q, tenant);

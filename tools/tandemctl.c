@@ -133,6 +133,11 @@ static int cmd_status(const char *admin)
 		printf("closed on error:     %.0f\n", metric(m, "tandem_client_connections_closed_error_total"));
 		printf("upstream errors:     %.0f\n", metric(m, "tandem_upstream_errors_total"));
 		printf("primary changes:     %.0f\n", metric(m, "tandem_topology_primary_changes_total"));
+		printf("dual-write applied:  %.0f (pending %.0f, queued now %.0f, dead letters %.0f, "
+		       "resyncs %.0f, divergences %.0f)\n",
+		       metric(m, "tandem_dualwrite_applied_total"), metric(m, "tandem_dualwrite_pending"),
+		       metric(m, "tandem_dualwrite_queue_depth"), metric(m, "tandem_dualwrite_dead_letters_total"),
+		       metric(m, "tandem_dualwrite_resyncs_total"), metric(m, "tandem_dualwrite_divergences_total"));
 	}
 	free(health);
 	free(m);

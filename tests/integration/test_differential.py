@@ -598,7 +598,7 @@ def make_rig(request, upstream_rs, pg, redis, tmp_path, mode, fallback=False):
 	addr = "127.0.0.1:%d" % servers.free_port()
 	try:
 		r.tandem = dw.start_mode(start_tandem, upstream_rs.uri, mode, r.dsn, redis.url, r.mapping,
-			listen=addr, advertise=addr)
+			listen=addr, advertise=addr, dualwrite={"spool_path": str(tmp_path / "tandem.spool")})
 		r.mode = mode
 		r.why = None
 	except dw.PipelineMissing as e:

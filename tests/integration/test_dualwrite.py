@@ -232,13 +232,15 @@ def _restart_redis(r, url):
 	servers.wait_until(r.ping, what="redis to answer again")
 
 
-def test_replay_applies_what_a_stopped_tandem_queued(start_tandem, upstream, redis, tandem_bin, dbname):
+def test_replay_applies_what_a_stopped_tandem_queued(start_tandem, upstream, redis, tandem_bin, dbname,
+		tmp_path):
 	"""PostgreSQL down, writes queue in Redis, tandem stops; `tandemctl
 	replay` applies the queue later with progress and a summary, exit 0."""
 	ctl = _ctl(tandem_bin)
 	own_pg = servers.Postgres()
 	try:
-		t = dw.start_mode(start_tandem, upstream.uri, "dual_write", own_pg.dsn, redis.url)
+		t = dw.start_mode(start_tandem, upstream.uri, "dual_write", own_pg.dsn, redis.url,
+			dualwrite={"spool_path": str(tmp_path / "replay.spool")})
 		c = _client(t)[dbname].later
 		dw.pg_stop(own_pg)
 		c.insert_many([{"_id": i, "v": i} for i in range(200)])
@@ -278,3 +280,27 @@ def test_unacknowledged_insert_is_resynced(start_tandem, upstream, pg, redis, ta
 	_wait(lambda: [d["_id"] for d in dw.dump(ctl, pg.dsn, dbname, "fire")] == ["x"],
 		what="the resynced document")
 	assert _metric(t, "tandem_dualwrite_resyncs_total") >= 1
+
+
+def test_drop_collection_removes_only_that_tenants_rows(start_tandem, upstream, pg, redis, tandem_bin,
+		dbname):
+	"""drop is applied to PostgreSQL for the tenant that dropped; another
+	tenant's rows in the same table stay.  dropDatabase is counted as not
+	applied (never silently)."""
+	ctl = _ctl(tandem_bin)
+	dw.schema_apply(ctl, pg.dsn, None, ["dropme"])
+	t = dw.start_mode(start_tandem, upstream.uri, "dual_write", pg.dsn, redis.url)
+	cl = _client(t)
+	other = dbname + "_b"
+	cl[dbname].dropme.insert_many([{"_id": i} for i in range(5)])
+	cl[other].dropme.insert_many([{"_id": i} for i in range(3)])
+	dw.wait_applied(t)
+	cl[dbname].dropme.drop()
+	dw.wait_applied(t)
+	assert dw.dump(ctl, pg.dsn, dbname, "dropme") == []
+	assert sorted(d["_id"] for d in dw.dump(ctl, pg.dsn, other, "dropme")) == [0, 1, 2]
+	before = _metric(t, "tandem_dualwrite_untranslatable_total")
+	cl.drop_database(other)
+	dw.wait_applied(t)
+	assert _metric(t, "tandem_dualwrite_untranslatable_total") == before + 1
+	assert "dropDatabase is not applied to PostgreSQL" in t.log_text()

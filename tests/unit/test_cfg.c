@@ -175,3 +175,42 @@ Test(cfg, tls_keys_go_together)
 	cr_assert(strstr(err, "tls."));
 	cfg_free(&c);
 }
+
+/* The documented example in conf/ must stay loadable and valid. */
+Test(cfg, example_config_loads)
+{
+	const char *paths[] = {"conf/tandem.yaml", "../conf/tandem.yaml", "../../conf/tandem.yaml"};
+	struct cfg c;
+	char err[256];
+	const char *path = NULL;
+
+	for (size_t i = 0; i < 3 && !path; i++)
+		if (access(paths[i], R_OK) == 0)
+			path = paths[i];
+	cr_assert_not_null(path, "conf/tandem.yaml not found from the test's directory");
+	cfg_init(&c);
+	cr_assert(cfg_load_file(&c, path, err, sizeof(err)), "%s", err);
+	cr_assert(cfg_validate(&c, err, sizeof(err)), "%s", err);
+	cr_expect_str_eq(c.default_write_mode, "mongo_only");
+	cr_expect_eq(c.dw_batch_max, 500);
+	cfg_free(&c);
+}
+
+Test(cfg, write_mode_and_percentages_are_checked)
+{
+	struct cfg c;
+	char err[256];
+
+	cfg_init(&c);
+	cr_assert(cfg_set(&c, "mongo_uri", "mongodb://x:1", err, sizeof(err)));
+	cr_assert(cfg_set(&c, "defaults.write_mode", "dual_write", err, sizeof(err)));
+	cr_assert(cfg_validate(&c, err, sizeof(err)), "%s", err);
+	cr_assert(cfg_set(&c, "defaults.write_mode", "both", err, sizeof(err)));
+	cr_assert_not(cfg_validate(&c, err, sizeof(err)));
+	cr_expect(strstr(err, "defaults.write_mode"), "%s", err);
+	cr_assert(cfg_set(&c, "defaults.write_mode", "mongo_only", err, sizeof(err)));
+	cr_assert(cfg_set(&c, "defaults.shadow_pct", "100.5", err, sizeof(err)));
+	cr_assert_not(cfg_validate(&c, err, sizeof(err)));
+	cr_expect(strstr(err, "defaults.shadow_pct"), "%s", err);
+	cfg_free(&c);
+}
