@@ -74,7 +74,7 @@ Test(ddl, example_tables_columns_and_constraints)
 	assert_has(sql, "CREATE UNIQUE INDEX IF NOT EXISTS \"users_email_key\" ON \"users\" (\"tenant_id\", \"email\");\n");
 	assert_has(sql, "CREATE INDEX IF NOT EXISTS \"users_status_created_at_idx\" ON \"users\" "
 			"(\"tenant_id\", \"status\", \"created_at\");\n");
-	assert_has(sql, "CREATE INDEX IF NOT EXISTS \"users_extras_gin\" ON \"users\" USING gin (\"extras\" jsonb_path_ops);\n");
+	assert_has(sql, "CREATE INDEX IF NOT EXISTS \"users_extras_gin\" ON \"users\" USING gin (\"extras\" jsonb_path_ops) WITH (gin_pending_list_limit = 256);\n");
 	assert_has(sql, "\t\"monthly_price\" numeric(12,2),\n");
 	assert_has(sql, "\t\"active\" bool DEFAULT 'true'::bool,\n");
 	assert_has(sql, "\t\"total\" numeric(12,2) NOT NULL,\n");
@@ -138,7 +138,7 @@ Test(ddl, default_table_without_any_mapping)
 		"CREATE TABLE IF NOT EXISTS \"events\" (\n\t\"tenant_id\" text NOT NULL,\n"
 		"\t\"id\" uuid NOT NULL,\n\t\"legacy_id\" jsonb NOT NULL,\n\t\"doc\" jsonb NOT NULL,\n"
 		"\tPRIMARY KEY (\"tenant_id\", \"id\")\n);\n"
-		"CREATE INDEX IF NOT EXISTS \"events_doc_gin\" ON \"events\" USING gin (\"doc\" jsonb_path_ops);\n");
+		"CREATE INDEX IF NOT EXISTS \"events_doc_gin\" ON \"events\" USING gin (\"doc\" jsonb_path_ops) WITH (gin_pending_list_limit = 256);\n");
 	free(sql);
 }
 
@@ -148,7 +148,7 @@ Test(ddl, hostile_names_are_quoted)
 	char *sql = ddl_for_mapping(NULL, extra, 2);
 
 	assert_has(sql, "CREATE TABLE IF NOT EXISTS \"a\"\"b; drop\" (\n");
-	assert_has(sql, "CREATE INDEX IF NOT EXISTS \"a\"\"b; drop_doc_gin\" ON \"a\"\"b; drop\" USING gin (\"doc\" jsonb_path_ops);\n");
+	assert_has(sql, "CREATE INDEX IF NOT EXISTS \"a\"\"b; drop_doc_gin\" ON \"a\"\"b; drop\" USING gin (\"doc\" jsonb_path_ops) WITH (gin_pending_list_limit = 256);\n");
 	assert_has(sql, "-- collection 'x?DROP TABLE users; --' (default table)\n");
 	assert_has(sql, "CREATE TABLE IF NOT EXISTS \"x\nDROP TABLE users; --\" (");
 	/* every line that starts with DROP is inside a quoted identifier: "x<newline>DROP */
