@@ -794,6 +794,36 @@ Test(rowstore, select_default_and_id_pushdown)
 	}
 }
 
+Test(rowstore, select_default_pushes_down_one_string_equality)
+{
+	struct mapping_collection mc;
+	struct sqllist l;
+	struct sqlstmt s;
+	const char *want = "SELECT t.\"doc\"::text FROM \"events\" t WHERE t.\"tenant_id\" = $1::text "
+			   "AND (t.\"doc\" @> $2::jsonb OR t.\"doc\" @> $3::jsonb) ORDER BY t.\"id\"";
+
+	mapping_default_collection("events", &mc);
+	s = select_of(&mc, "{\"n\": 1, \"$or\": [{\"a\": 1}], \"tag\": \"x \\\"q\\\" \u00e9\"}", &l);
+	cr_assert_str_eq(s.sql, want);
+	cr_assert_eq(s.nparams, 3);
+	cr_assert_str_eq(s.params[1], "{\"tag\": \"x \\\"q\\\" \xc3\xa9\"}");
+	cr_assert_str_eq(s.params[2], "{\"tag\": [\"x \\\"q\\\" \xc3\xa9\"]}");
+	sqllist_free(&l);
+	s = select_of(&mc, "{\"tag\": {\"$eq\": \"y\"}}", &l);
+	cr_assert_str_eq(s.sql, want);
+	cr_assert_str_eq(s.params[1], "{\"tag\": \"y\"}");
+	sqllist_free(&l);
+
+	const char *none[] = { "{\"a.b\": \"x\"}", "{\"~k\": \"x\"}", "{\"n\": 1}", "{\"t\": \"\"}",
+		"{\"t\": {\"$eq\": \"x\", \"$ne\": \"y\"}}", "{\"t\": {\"$gt\": \"x\"}}",
+		"{\"t\": \"a\\u0000b\"}", "{\"$and\": [{\"t\": \"x\"}]}" };
+	for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+		s = select_of(&mc, none[i], &l);
+		cr_assert_eq(s.nparams, 1, "%s must not be pushed down", none[i]);
+		sqllist_free(&l);
+	}
+}
+
 Test(rowstore, select_mapped_reads_children_and_junctions)
 {
 	struct mapping *m = load_example();
