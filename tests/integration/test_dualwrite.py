@@ -96,6 +96,9 @@ def test_write_mode_flag_switches_a_running_tandem(start_tandem, upstream, pg, r
 	dw.wait_applied(t)
 	ids = {d["_id"] for d in dw.dump(ctl, pg.dsn, dbname, "flagged")}
 	assert "before" not in ids and "after" in ids
+	m = dw.metrics_values(t.metrics())
+	assert m["tandem_flags_redis_connected"] == 1 and m["tandem_flags_tenants"] >= 1
+	assert m["tandem_flags_refreshes_total"] > 0 and 0 <= m["tandem_flags_age_seconds"] < 5
 
 
 MAPPING_ENUM = """version: 1
