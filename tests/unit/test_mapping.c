@@ -8,21 +8,7 @@
 
 #include "mapping.h"
 
-/* conf/mapping.yaml, found from this file's path (meson compiles it by a path
- * relative to the build directory, where the tests run) or $TANDEM_SOURCE_DIR. */
-static const char *example_path(void)
-{
-	static char path[4096];
-	const char *src = getenv("TANDEM_SOURCE_DIR");
-
-	if (src)
-		snprintf(path, sizeof(path), "%s/conf/mapping.yaml", src);
-	else
-		snprintf(path, sizeof(path), "%.*s/../../conf/mapping.yaml",
-			 (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ : 1),
-			 strrchr(__FILE__, '/') ? __FILE__ : ".");
-	return path;
-}
+#include "example_mapping.h"
 
 static struct mapping *load_ok(const char *text)
 {

@@ -30,42 +30,7 @@
 
 /* ---- the example mapping ------------------------------------------------- */
 
-static const char *example_path(void)
-{
-	static char path[4096];
-	const char *src = getenv("TANDEM_SOURCE_DIR");
-
-	if (src)
-		snprintf(path, sizeof(path), "%s/conf/mapping.yaml", src);
-	else
-		snprintf(path, sizeof(path), "%.*s/../../conf/mapping.yaml",
-			 (int)(strrchr(__FILE__, '/') ? strrchr(__FILE__, '/') - __FILE__ : 1),
-			 strrchr(__FILE__, '/') ? __FILE__ : ".");
-	return path;
-}
-
-static struct mapping *load_example(void)
-{
-	struct mapping *m = NULL;
-	struct mapping_errors errs;
-
-	mapping_errors_init(&errs);
-	cr_assert(mapping_load(example_path(), &m, &errs), "%s", errs.n ? errs.msgs[0] : "");
-	mapping_errors_free(&errs);
-	return m;
-}
-
-static struct mapping *load_text(const char *text)
-{
-	struct mapping *m = NULL;
-	struct mapping_errors errs;
-
-	mapping_errors_init(&errs);
-	cr_assert(mapping_load_string(text, strlen(text), "t.yaml", &m, &errs), "%s",
-		  errs.n ? errs.msgs[0] : "");
-	mapping_errors_free(&errs);
-	return m;
-}
+#include "example_mapping.h"
 
 /* ---- what PostgreSQL would return, from the parameters ----------------- */
 
