@@ -3,12 +3,15 @@
  *
  * Tables (tenant column "tenant_id" by default; id type per the mapping's `id:`):
  *
- *   mapped:   tenant, id, [legacy_id], <columns>, extras jsonb   PK (tenant, id)
+ *   mapped:   tenant, id, [legacy_id], <columns>, extras jsonb, seq   PK (tenant, id)
  *   child:    tenant, parent_id, ord, <columns>, extras jsonb    PK (tenant, parent_id, ord)
  *             FK (tenant, parent_id) -> parent (tenant, id) ON DELETE CASCADE
  *   junction: tenant, parent_id, ord, ref                        PK (tenant, parent_id, ord)
  *             FK as for a child; index (tenant, ref)
- *   default:  tenant, id, legacy_id jsonb, doc jsonb             PK (tenant, id)
+ *   default:  tenant, id, legacy_id jsonb, doc jsonb, seq     PK (tenant, id)
+ *
+ * seq (identity) keeps insertion order, which is MongoDB's natural order:
+ * a single-document write or a find without sort takes rows in that order.
  *
  * The primary key leads with the tenant: two tenants may hold the same _id,
  * every query tandem sends is scoped to one tenant, and a tenant-leading key
@@ -263,6 +266,7 @@ static void put_default_table(FILE *f, const struct mapping_collection *c)
 	put_plain_col(f, MAPPING_COL_ID, "uuid NOT NULL");
 	put_plain_col(f, MAPPING_COL_LEGACY_ID, "jsonb NOT NULL");
 	put_plain_col(f, MAPPING_COL_DOC, "jsonb NOT NULL");
+	put_plain_col(f, MAPPING_COL_SEQ, "bigint GENERATED ALWAYS AS IDENTITY");
 	put_pkey(f, c->tenant_column, MAPPING_COL_ID, NULL);
 	fputs("\n);\n", f);
 	put_index(f, c->table, NULL, &doc, 1, false, true);
@@ -290,6 +294,7 @@ void ddl_put_collection(FILE *f, const struct mapping_collection *c)
 	for (size_t i = 0; i < c->n_columns; i++)
 		put_column(f, &c->columns[i]);
 	put_plain_col(f, MAPPING_COL_EXTRAS, "jsonb NOT NULL DEFAULT '{}'");
+	put_plain_col(f, MAPPING_COL_SEQ, "bigint GENERATED ALWAYS AS IDENTITY");
 	put_pkey(f, c->tenant_column, MAPPING_COL_ID, NULL);
 	fputs("\n);\n", f);
 	put_declared_indexes(f, c->table, c->tenant_column, c->indexes, c->n_indexes);

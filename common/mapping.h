@@ -59,6 +59,7 @@ enum mapping_id_kind {
 #define MAPPING_COL_LEGACY_ID "legacy_id"
 #define MAPPING_COL_EXTRAS "extras"
 #define MAPPING_COL_DOC "doc"
+#define MAPPING_COL_SEQ "seq"          /* insertion order: MongoDB's natural order */
 #define MAPPING_COL_PARENT "parent_id"
 #define MAPPING_COL_ORD "ord"
 #define MAPPING_COL_REF "ref"

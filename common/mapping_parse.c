@@ -421,7 +421,7 @@ static void parse_collection(struct loader *L, const char *name, yaml_node_t *ke
 	parse_junctions(L, mapping_get(L, n, "junctions"), &w, c);
 
 	const char *const reserved[] = {c->tenant_column, MAPPING_COL_ID, MAPPING_COL_LEGACY_ID,
-					MAPPING_COL_EXTRAS, NULL};
+					MAPPING_COL_EXTRAS, MAPPING_COL_SEQ, NULL};
 	mapping_check_reserved(L, &w, c->columns, c->n_columns, reserved);
 	mapping_check_index_columns(L, &w, c->indexes, c->n_indexes, c->columns, c->n_columns, reserved);
 	mapping_check_collection_sources(L, &w, c);

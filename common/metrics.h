@@ -55,6 +55,17 @@ struct evbuffer;
 	  "PostgreSQL batches failed for a permanent reason")                                     \
 	X(DW_RETRIES_DEDUPED, "dualwrite_retries_deduplicated_total",                             \
 	  "Retried writes (same lsid, txnNumber, stmtId) applied once")                          \
+	X(DW_SERVED, "pgserve_writes_total",                                                       \
+	  "Write commands PostgreSQL answered (write_mode pg_primary / pg_only)")                  \
+	X(DW_SERVE_WRITE_ERRORS, "pgserve_write_errors_total",                                     \
+	  "writeErrors in replies PostgreSQL answered (duplicate keys, constraints, invalid updates)") \
+	X(DW_SERVE_FAILED, "pgserve_failed_total",                                                 \
+	  "Served writes answered with an error because PostgreSQL was unavailable")               \
+	X(DW_SERVE_RETRIES, "pgserve_retries_answered_total",                                      \
+	  "Retried served writes answered from the retry cache, not applied again")                \
+	X(DW_MIRRORED, "pgserve_mirrored_total", "pg_primary writes copied to MongoDB behind PostgreSQL") \
+	X(DW_MIRROR_ERRORS, "pgserve_mirror_errors_total",                                         \
+	  "pg_primary writes MongoDB did not take (logged; MongoDB lags PostgreSQL)")              \
 	X(DW_TXN_COMMITTED, "dualwrite_transactions_committed_total", "Transactions applied at commit") \
 	X(DW_TXN_ABORTED, "dualwrite_transactions_aborted_total", "Transactions discarded")       \
 	X(DW_UNACKNOWLEDGED, "dualwrite_unacknowledged_total",                                    \

@@ -8,7 +8,7 @@
  *                                    ORDER BY c."ord") FROM "child" c WHERE c.tenant =
  *                                    t.tenant AND c."parent_id" = t."id")>,
  *                    <per junction: (SELECT array_agg(j."ref"::text ORDER BY j."ord") ...)>
- *             FROM "tbl" t WHERE ... ORDER BY t."id"
+ *             FROM "tbl" t WHERE ... ORDER BY t."seq" (insertion order)
  *
  * _id push-down (the dual-write applier's case): {_id: v} and {_id: {$eq: v}}
  * -> t."id" = $2; {_id: {$in: [...]}} -> t."id" = ANY($2).  Only scalar
@@ -269,7 +269,7 @@ bool rowstore_select(const struct mapping_collection *mc, const char *tenant, co
 		params[2] = array;
 		nparams = 3;
 	}
-	fputs(" ORDER BY t.\"id\"", f);
+	fputs(" ORDER BY t.\"seq\"", f);
 	ok = fclose(f) == 0 && sql && (nparams == 1 || params[1]) &&
 	     sqllist_add(out, sql, nparams, params);
 	if (!ok)

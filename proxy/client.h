@@ -49,6 +49,7 @@ struct client_pending {
 	int32_t opcode;          /* effective opcode of the request */
 	bool hello;              /* reply must be rewritten */
 	struct dwjob *dw;        /* a write kept for dual-write until its reply, or NULL */
+	bool served;             /* PostgreSQL answers it (pg_primary / pg_only) */
 };
 
 struct client {
@@ -83,6 +84,10 @@ void client_close(struct client *c, const char *reason, bool error);
 /* The primary changed: a session on an older upstream closes so its driver
  * reconnects through tandem to the new primary. */
 void client_topology_changed(struct client *c, uint64_t generation);
+
+/* The reply to served request response_to (PostgreSQL answered it): send
+ * it and free the slot.  Ignored when no such request waits. */
+void client_served(struct client *c, int32_t response_to, const uint8_t *msg, size_t len);
 
 /* SIGTERM: finish what is in flight, then close. */
 void client_drain(struct client *c);

@@ -189,11 +189,13 @@ static void frame_deadline(struct client *c, size_t buffered, bool consumed)
 	}
 }
 
-static void pending_add(struct client *c, const struct msg_info *info, struct dwjob *dw)
+static void pending_add(struct client *c, const struct msg_info *info, struct dwjob *dw,
+			bool served)
 {
 	struct client_pending *p = &c->pending[c->npending++];
 
 	p->dw = dw;
+	p->served = served;
 	p->request_id = info->header.request_id;
 	p->command = metrics_command(info->command[0] ? info->command : "none",
 				     (size_t)info->header.length);
@@ -238,8 +240,18 @@ bool client_pump_requests(struct client *c)
 		}
 		metrics_message(METRICS_IN, h.opcode, (size_t)h.length);
 		struct dwjob *dw = dwcapture_request(c->id, &info, msg, (size_t)h.length);
+		if (dw && dw->kind == DWJOB_SERVE) {
+			/* PostgreSQL answers (worker_post_reply -> client_served). */
+			dw->w = c->w;
+			if (info.expects_reply)
+				pending_add(c, &info, NULL, true);
+			evbuffer_drain(in, (size_t)h.length);
+			dualwrite_submit(dw);
+			consumed = true;
+			continue;
+		}
 		if (info.expects_reply) {
-			pending_add(c, &info, dw);
+			pending_add(c, &info, dw, false);
 		} else {
 			if (info.command[0])
 				(void)metrics_command(info.command, (size_t)h.length);
@@ -260,10 +272,10 @@ bool client_pump_requests(struct client *c)
 	return true;
 }
 
-static int pending_find(const struct client *c, int32_t response_to)
+static int pending_find(const struct client *c, int32_t response_to, bool served)
 {
 	for (unsigned i = 0; i < c->npending; i++)
-		if (c->pending[i].request_id == response_to)
+		if (c->pending[i].request_id == response_to && c->pending[i].served == served)
 			return (int)i;
 	return -1;
 }
@@ -413,7 +425,7 @@ bool client_pump_replies(struct client *c)
 			break;
 		bool more = h.opcode == WIRE_OP_MSG && n >= 20 &&
 			    ((uint32_t)wire_load_i32(hb + 16) & OPMSG_MORE_TO_COME);
-		int i = pending_find(c, h.response_to);
+		int i = pending_find(c, h.response_to, false);
 		metrics_message(METRICS_OUT, h.opcode, (size_t)h.length);
 		if (i >= 0 && c->pending[i].dw) {
 			const uint8_t *msg = evbuffer_pullup(in, h.length);
@@ -445,4 +457,20 @@ bool client_pump_replies(struct client *c)
 	if (c->state == CLIENT_ST_ACTIVE && !c->paused)
 		return client_pump_requests(c); /* a slot may have freed */
 	return true;
+}
+
+void client_served(struct client *c, int32_t response_to, const uint8_t *msg, size_t len)
+{
+	int i = pending_find(c, response_to, true);
+
+	if (i < 0 || c->state == CLIENT_ST_CLOSING || c->state == CLIENT_ST_CONNECTING)
+		return;
+	metrics_message(METRICS_OUT, WIRE_OP_MSG, len);
+	evbuffer_add(bufferevent_get_output(c->cbev), msg, len);
+	pending_done(c, i);
+	client_send(c, c->cbev);
+	if (c->state == CLIENT_ST_DRAINING && c->npending == 0)
+		(void)client_finish(c, "drained", false);
+	else if (c->state == CLIENT_ST_ACTIVE && !c->paused)
+		(void)client_pump_requests(c);
 }

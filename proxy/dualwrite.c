@@ -27,10 +27,12 @@
 #include "cfg.h"
 #include "dwapply.h"
 #include "dwqueue.h"
+#include "dwserve.h"
 #include "dwtrans.h"
 #include "flags.h"
 #include "log.h"
 #include "metrics.h"
+#include "worker.h"
 
 #define DW_MAX_TXNS 10000
 #define DW_TXN_MAX_MS 120000
@@ -124,12 +126,15 @@ static const char *op_str(const bson_t *op, const char *key)
 	return "";
 }
 
+/* Whether MongoDB-acknowledged writes of tenant reach PostgreSQL: in
+ * dual_write, and in pg_primary / pg_only for what still runs on MongoDB
+ * (transactions, DDL, bulkWrite on admin). */
 static bool tenant_dual_written(const char *tenant)
 {
 	struct flags_view fv;
 
 	flags_get(tenant, &fv);
-	return fv.write_mode == FLAGS_WM_DUAL_WRITE;
+	return fv.write_mode != FLAGS_WM_MONGO_ONLY;
 }
 
 /* Hand one op (or a transaction) to the engine. */
@@ -319,6 +324,10 @@ static void handle_job(struct dwjob *job)
 	bson_error_t err;
 	bson_t ops;
 
+	if (job->kind == DWJOB_SERVE) {
+		dwserve_submit(dw.ap, job, dw.node, ++dw.seq);
+		return;
+	}
 	dwtrans_session(&job->cmd, &s);
 	if (kind == DWTRANS_COMMIT || kind == DWTRANS_ABORT) {
 		bool ok = job->acknowledged && bson_iter_init_find(&it, &job->reply, "ok") &&
@@ -414,6 +423,10 @@ static bool admit(const struct dwentry *e, void *arg)
 static void done(struct dwentry *e, enum dwapply_outcome o, const char *why, void *arg)
 {
 	(void)arg;
+	if (e->serve) {
+		dwserve_done(dw.ap, e, o, why);
+		return;
+	}
 	if (e->owner) {
 		dwqueue_entry_done(dw.q, e, o, why);
 		return;
@@ -489,6 +502,7 @@ bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping, char 
 	};
 	if (!(dw.ap = dwapply_new(dw.base, &ao, err, errlen)))
 		return false;
+	dwserve_set_reply(worker_post_reply);
 	dw.intake = event_new(dw.base, -1, EV_PERSIST, intake_cb, NULL);
 	dw.tick = event_new(dw.base, -1, EV_PERSIST, tick_cb, NULL);
 	struct timeval tv = {dw.drain_ms / 1000, (dw.drain_ms % 1000) * 1000};

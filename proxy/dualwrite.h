@@ -25,15 +25,28 @@
 struct cfg;
 struct mapping;
 
-/* One captured write: the command as sent (kind-1 sequences merged into
- * the body as arrays) and MongoDB's reply. */
+struct worker;
+
+enum dwjob_kind {
+	DWJOB_CAPTURE,            /* MongoDB answered: replay what it applied */
+	DWJOB_SERVE,              /* pg_primary / pg_only: PostgreSQL answers (dwserve.h) */
+};
+
+/* One write: the command as sent (kind-1 sequences merged into the body as
+ * arrays) and, for a captured write, MongoDB's reply. */
 struct dwjob {
+	enum dwjob_kind kind;
 	bson_t cmd;
 	bson_t reply;             /* empty when !acknowledged */
 	bool acknowledged;        /* false: w:0 / moreToCome, outcome unknown */
 	char db[128];
 	uint64_t ack_seq;         /* order in which replies reached tandem */
-	uint64_t conn;            /* client connection id (logs) */
+	uint64_t conn;            /* client connection id (logs, served replies) */
+	/* DWJOB_SERVE only: */
+	bool pg_only;             /* MongoDB is not written at all */
+	bool expects_reply;       /* false: moreToCome, nobody waits */
+	int32_t request_id;       /* the reply's responseTo */
+	struct worker *w;         /* the client's worker (worker_post_reply) */
 	TAILQ_ENTRY(dwjob) link;
 };
 

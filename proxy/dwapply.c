@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "dwserve.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -77,6 +78,7 @@ static void unit_free(struct dwunit *u)
 {
 	sqllist_free(&u->writes);
 	free(u->stmt_entry);
+	free(u->stmt_tag);
 	free(u->from);
 	dwoverlay_free(u);
 	free(u);
@@ -117,6 +119,10 @@ bool dwunit_add_writes(struct dwunit *u, struct sqllist *l)
 		if (!m)
 			return false;
 		u->stmt_entry = m;
+		uint32_t *t = realloc(u->stmt_tag, cap * sizeof(*t));
+		if (!t)
+			return false;
+		u->stmt_tag = t;
 		u->stmt_cap = cap;
 	}
 	for (size_t i = 0; i < l->n; i++) {
@@ -124,6 +130,7 @@ bool dwunit_add_writes(struct dwunit *u, struct sqllist *l)
 		if (!sqllist_add(&u->writes, s->sql, s->nparams, (const char *const *)s->params))
 			return false;
 		u->stmt_entry[u->writes.n - 1] = u->cur_index;
+		u->stmt_tag[u->writes.n - 1] = u->serve_stmt;
 	}
 	return true;
 }
@@ -148,7 +155,7 @@ static void unit_finish(struct dwunit *u, enum dwapply_outcome o, const char *wh
 static bool unit_fill(struct dwunit *u, struct pgbatch *b)
 {
 	struct dwapply *a = u->a;
-	bool merge = a->plain == 0;
+	bool merge = a->plain == 0 && !u->serve;
 
 	a->plain = a->plain > u->n ? a->plain - u->n : 0;
 	if (u->marker) {
@@ -236,7 +243,18 @@ static void batch_done(const struct pgpool_result *res, void *arg)
 		unit_settle(u, DWAPPLY_APPLIED, NULL);
 	} else if (res->cls == PGPOOL_PERMANENT && u->marker && res->stmt_index == 0 &&
 		   strcmp(res->sqlstate, "23505") == 0) {
+		if (u->serve)
+			dwserve_applied_before(TAILQ_FIRST(&u->entries));
 		unit_settle(u, DWAPPLY_APPLIED, NULL);   /* applied before (in doubt then) */
+	} else if (res->cls == PGPOOL_PERMANENT && u->serve) {
+		/* A statement of a served write is refused: dwserve answers it
+		 * with a writeError and computes the others again. */
+		int s = res->stmt_index - (u->marker ? 1 : 0);
+		dwserve_refused(TAILQ_FIRST(&u->entries),
+				s >= 0 && (size_t)s < u->writes.n ? u->stmt_tag[s] : UINT32_MAX,
+				res->sqlstate, res->message);
+		u->bad_entry = 0;
+		unit_settle(u, DWAPPLY_PERMANENT, res->message);
 	} else if (res->cls == PGPOOL_PERMANENT) {
 		metrics_inc(METRIC_DW_ERRORS_PERMANENT);
 		int e = dwcoalesce_entry(u, res->stmt_index - (u->marker ? 1 : 0));
@@ -391,8 +409,9 @@ static void pump(struct dwapply *a)
 		if (!u)
 			return;
 		u->reads = reads;
-		u->marker = reads;
-		u->overlay = reads && is_txn(e);
+		u->serve = e->serve != NULL;
+		u->marker = reads && (!u->serve || dwserve_retryable(e));
+		u->overlay = reads && (is_txn(e) || u->serve);
 		do {
 			TAILQ_REMOVE(&a->queue, e, link);
 			a->nqueue--;
@@ -417,6 +436,14 @@ static void kick_cb(evutil_socket_t fd, short what, void *arg)
 void dwapply_push(struct dwapply *a, struct dwentry *e)
 {
 	TAILQ_INSERT_TAIL(&a->queue, e, link);
+	a->nqueue++;
+	a->pending++;
+	event_active(a->kick, 0, 0);
+}
+
+void dwapply_push_front(struct dwapply *a, struct dwentry *e)
+{
+	TAILQ_INSERT_HEAD(&a->queue, e, link);
 	a->nqueue++;
 	a->pending++;
 	event_active(a->kick, 0, 0);

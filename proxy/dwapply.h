@@ -44,6 +44,7 @@ struct dwentry {
 	uint64_t ts_ms;           /* wall clock when MongoDB's reply reached tandem */
 	uint64_t t_us;            /* monotonic time of that reply (lag), 0 = unknown */
 	void *owner;              /* the caller's */
+	struct dwserve *serve;    /* k:"s": PostgreSQL answers this write (dwserve.h) */
 	TAILQ_ENTRY(dwentry) link;
 };
 TAILQ_HEAD(dwentry_list, dwentry);
@@ -77,6 +78,9 @@ struct dwapply *dwapply_new(struct event_base *base, const struct dwapply_opts *
 			    size_t errlen) __attribute__((warn_unused_result));
 /* Append e; it is applied after every entry pushed before it. */
 void dwapply_push(struct dwapply *a, struct dwentry *e);
+/* Put e first: it runs before everything queued (a served write computed
+ * again after PostgreSQL refused one of its statements). */
+void dwapply_push_front(struct dwapply *a, struct dwentry *e);
 /* Entries pushed and not yet called back. */
 unsigned dwapply_pending(const struct dwapply *a);
 /* Whether PostgreSQL looks down (last batch failed transient, pool down). */

@@ -19,6 +19,7 @@
 #include <mongoc/mongoc.h>
 
 #include "mapping.h"
+#include "match.h"
 #include "pgpool.h"
 #include "sqllist.h"
 
@@ -43,6 +44,9 @@ struct dwunit {
 	bool overlay;             /* a transaction: later ops read earlier ones' results */
 	struct sqllist writes;
 	unsigned *stmt_entry;     /* statement -> entry index (error attribution) */
+	uint32_t *stmt_tag;       /* statement -> served write's statement index */
+	uint32_t serve_stmt;      /* served write: the statement being computed */
+	bool serve;               /* a served write (k:"s"): no merging, answers the client */
 	size_t *from;             /* batch statement i = writes from[i] .. from[i+1]-1 */
 	size_t nbatch;
 	size_t stmt_cap;
@@ -118,6 +122,21 @@ enum dwop_step dwop_start(struct dwunit *u);
 /* True when the op only inserts (no SELECT needed). */
 bool dwop_is_insert(const bson_t *op);
 
+/* A decoded row that matched (or not yet judged) a filter. */
+struct dwcand {
+	bson_t *doc;              /* owned (heap: moved by pointer) */
+	struct match_result m;
+};
+/* Decode a SELECT's rows of coll, lay the unit's overlay over them and
+ * match filter: the *nmatch matching ones first, in row order (the
+ * overlay's documents after the rows).  NULL on out of memory; a stored
+ * row that cannot be decoded fails u permanently.  *unsupported: some
+ * document could not be judged (MATCH_UNSUPPORTED / MATCH_ERROR). */
+struct dwcand *dwop_candidates(struct dwunit *u, const struct mapping_collection *mc,
+			       const char *coll, const bson_t *filter, const PGresult *r,
+			       size_t *nmatch, bool *unsupported);
+void dwcands_free(struct dwcand *c, size_t n);
+
 /* ---- dwapply_store.c ---- */
 /* The collection's storage (mapped or default); default tables are created
  * on first use.  NULL + u failed on error. */
@@ -136,6 +155,8 @@ bool dwstore_delete(struct dwunit *u, const struct mapping_collection *mc, const
 		    const bson_value_t *id);
 
 /* ---- dwapply_resync.c ---- */
+/* The applier's MongoDB client (created on first use; blocking calls). */
+mongoc_client_t *dwapply_mongo(struct dwapply *a, char *err, size_t errlen);
 enum dwhorizon_verdict { DWH_APPLY, DWH_SKIP, DWH_RESYNC };
 /* How an op acknowledged at ts_ms treats document id after earlier resyncs. */
 enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const char *tenant, const char *coll,

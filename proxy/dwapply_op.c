@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ddl.h"
+#include "dwserve.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -169,11 +170,6 @@ static enum dwop_step op_insert(struct dwunit *u, const struct dwop *o,
 
 /* ---- update / delete over candidates ---- */
 
-struct cand {
-	bson_t *doc;              /* owned (heap: moved by pointer) */
-	struct match_result m;
-};
-
 struct rw {
 	struct dwunit *u;
 	const struct mapping_collection *mc;
@@ -181,7 +177,7 @@ struct rw {
 	bson_t *opbuf;            /* copy of the op, alive across the SELECT */
 };
 
-static void cands_free(struct cand *c, size_t n)
+void dwcands_free(struct dwcand *c, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		if (c[i].doc)
@@ -228,7 +224,7 @@ static bool upsert_insert(struct dwunit *u, const struct dwop *o, const struct m
 
 /* Apply an update to one matched candidate (or resync it). */
 static bool update_one(struct dwunit *u, const struct dwop *o, const struct mapping_collection *mc,
-		       struct cand *c, bson_t *resync)
+		       struct dwcand *c, bson_t *resync)
 {
 	bson_t out;
 	bson_error_t err;
@@ -254,7 +250,7 @@ static bool update_one(struct dwunit *u, const struct dwop *o, const struct mapp
 
 /* MongoDB reported n; PostgreSQL matched matched.  Resync or log. */
 static void check_count(struct dwunit *u, const struct dwop *o, size_t matched, size_t nmatch,
-			struct cand *c, bson_t *resync)
+			struct dwcand *c, bson_t *resync)
 {
 	char why[128];
 	bson_value_t id;
@@ -282,7 +278,7 @@ static void check_count(struct dwunit *u, const struct dwop *o, size_t matched, 
 		ids_append(resync, bson_iter_value(&it));
 }
 
-static void rw_compute(struct rw *rw, const struct dwop *o, struct cand *c, size_t nmatch)
+static void rw_compute(struct rw *rw, const struct dwop *o, struct dwcand *c, size_t nmatch)
 {
 	struct dwunit *u = rw->u;
 	bson_t resync = BSON_INITIALIZER;
@@ -310,7 +306,7 @@ static void rw_compute(struct rw *rw, const struct dwop *o, struct cand *c, size
 			if (v == DWH_RESYNC)
 				ids_append(&resync, &id);
 			/* Out of the way, keeping the order (it decides which row is first). */
-			struct cand t = c[i];
+			struct dwcand t = c[i];
 			memmove(c + i, c + i + 1, (nmatch - i - 1) * sizeof(*c));
 			c[--nmatch] = t;
 			settled++;
@@ -333,13 +329,12 @@ static void rw_compute(struct rw *rw, const struct dwop *o, struct cand *c, size
 	bson_destroy(&resync);
 }
 
-/* Decode the SELECT's rows, lay the unit's overlay over them, match. */
-static struct cand *rw_candidates(struct rw *rw, const struct dwop *o, const PGresult *r,
-				  size_t *nmatch, bool *unsupported)
+struct dwcand *dwop_candidates(struct dwunit *u, const struct mapping_collection *mc,
+			       const char *coll, const bson_t *filter, const PGresult *r,
+			       size_t *nmatch, bool *unsupported)
 {
-	struct dwunit *u = rw->u;
 	int nrows = r ? PQntuples(r) : 0, ncols = r ? PQnfields(r) : 0;
-	struct cand *c = calloc((size_t)nrows + u->nov + 1, sizeof(*c));
+	struct dwcand *c = calloc((size_t)nrows + u->nov + 1, sizeof(*c));
 	const char **vals = calloc((size_t)ncols + 1, sizeof(*vals));
 	size_t n = 0;
 	bson_error_t err;
@@ -357,12 +352,12 @@ static struct cand *rw_candidates(struct rw *rw, const struct dwop *o, const PGr
 		const bson_t *ovdoc;
 		for (int col = 0; col < ncols; col++)
 			vals[col] = PQgetisnull(r, row, col) ? NULL : PQgetvalue(r, row, col);
-		if (!rowstore_decode(rw->mc, ncols, vals, &doc, &err)) {
-			dwunit_fail_permanent(u, "cannot decode a stored row of %s: %s", o->c, err.message);
+		if (!rowstore_decode(mc, ncols, vals, &doc, &err)) {
+			dwunit_fail_permanent(u, "cannot decode a stored row of %s: %s", coll, err.message);
 			bson_destroy(&doc);
 			break;
 		}
-		int in_ov = doc_id(&doc, &id) ? dwoverlay_get(u, u->cur->tenant, o->c, &id, &ovdoc) : -1;
+		int in_ov = doc_id(&doc, &id) ? dwoverlay_get(u, u->cur->tenant, coll, &id, &ovdoc) : -1;
 		if (in_ov >= 0) {
 			bson_destroy(&doc);
 			continue;          /* the overlay's version is added below */
@@ -374,17 +369,16 @@ static struct cand *rw_candidates(struct rw *rw, const struct dwop *o, const PGr
 	}
 	for (size_t i = 0; i < u->nov && !u->failed; i++) {
 		struct dwoverlay_item *ov = &u->ov[i];
-		if (ov->doc && !strcmp(ov->coll, o->c) && !strcmp(ov->tenant, u->cur->tenant) &&
+		if (ov->doc && !strcmp(ov->coll, coll) && !strcmp(ov->tenant, u->cur->tenant) &&
 		    !(c[n++].doc = bson_copy(ov->doc)))
 			dwunit_fail(u, "out of memory");
 	}
 	free(vals);
 	/* Keep the matching ones at the front. */
-	bson_t empty = BSON_INITIALIZER;
 	for (size_t i = 0; i < n && !u->failed; i++) {
-		enum match_status ms = match_doc(o->has_q ? &o->q : &empty, c[i].doc, &c[i].m, &err);
+		enum match_status ms = match_doc(filter, c[i].doc, &c[i].m, &err);
 		if (ms == MATCH_YES) {
-			struct cand t = c[*nmatch];
+			struct dwcand t = c[*nmatch];
 			c[*nmatch] = c[i];
 			c[i] = t;
 			(*nmatch)++;
@@ -418,7 +412,9 @@ static void read_done(const struct pgpool_result *res, void *arg)
 		   (rw->mc = dwstore_collection(u, o.c, &rw->scratch))) {
 		size_t nmatch;
 		bool unsupported;
-		struct cand *c = rw_candidates(rw, &o, res->rows, &nmatch, &unsupported);
+		bson_t empty = BSON_INITIALIZER;
+		struct dwcand *c = dwop_candidates(u, rw->mc, o.c, o.has_q ? &o.q : &empty, res->rows,
+						   &nmatch, &unsupported);
 		if (!c)
 			dwunit_fail(u, "out of memory");
 		else if (unsupported) {
@@ -429,7 +425,7 @@ static void read_done(const struct pgpool_result *res, void *arg)
 			rw_compute(rw, &o, c, nmatch);
 		}
 		if (c)
-			cands_free(c, nmatch);
+			dwcands_free(c, nmatch);
 	}
 	rw_free(rw);
 	dwunit_resume(u);
@@ -549,6 +545,8 @@ enum dwop_step dwop_start(struct dwunit *u)
 		return op_read_write(u, &o, mc);
 	case 'D':
 		return op_drop(u, mc) ? DWOP_DONE : DWOP_FAILED;
+	case 's':
+		return dwserve_start(u);
 	default:
 		metrics_inc(METRIC_DW_UNTRANSLATABLE);
 		log_op(LOG_WARN, "dualwrite_untranslatable", u, &o, "unknown op kind");

@@ -117,30 +117,39 @@ static void horizon_set(struct dwapply *a, const char *tenant, const char *coll,
 	a->horizons[a->nhorizons++] = (struct dwhorizon){key, start, end};
 }
 
-static mongoc_client_t *mongo(struct dwunit *u)
+mongoc_client_t *dwapply_mongo(struct dwapply *a, char *err, size_t errlen)
 {
-	struct dwapply *a = u->a;
-	bson_error_t err;
+	bson_error_t e;
 
 	if (a->mongo)
 		return a->mongo;
 	if (!a->mongo_uri[0]) {
-		dwunit_fail(u, "resync needs mongo_uri");
+		snprintf(err, errlen, "no mongo_uri configured");
 		return NULL;
 	}
-	mongoc_uri_t *uri = mongoc_uri_new_with_error(a->mongo_uri, &err);
+	mongoc_uri_t *uri = mongoc_uri_new_with_error(a->mongo_uri, &e);
 	if (!uri) {
-		dwunit_fail(u, "resync: %s", err.message);
+		snprintf(err, errlen, "%s", e.message);
 		return NULL;
 	}
 	mongoc_uri_set_option_as_int32(uri, MONGOC_URI_SERVERSELECTIONTIMEOUTMS, 3000);
 	a->mongo = mongoc_client_new_from_uri(uri);
 	mongoc_uri_destroy(uri);
 	if (!a->mongo)
-		dwunit_fail(u, "resync: cannot create a MongoDB client");
+		snprintf(err, errlen, "cannot create a MongoDB client");
 	else
-		mongoc_client_set_appname(a->mongo, "tandem-resync");
+		mongoc_client_set_appname(a->mongo, "tandem-applier");
 	return a->mongo;
+}
+
+static mongoc_client_t *mongo(struct dwunit *u)
+{
+	char err[256];
+	mongoc_client_t *c = dwapply_mongo(u->a, err, sizeof(err));
+
+	if (!c)
+		dwunit_fail(u, "resync: %s", err);
+	return c;
 }
 
 /* Is id among the ids MongoDB returned (kept in found)? */

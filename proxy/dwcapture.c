@@ -18,16 +18,31 @@
 #include "opcomp.h"
 #include "opmsg.h"
 
-/* Whether writes of db must be captured now.  bulkWrite runs on admin
- * and names its namespaces inside: always captured, judged per op later. */
-static bool capture_db(const char *db, enum dwtrans_kind kind)
+/* What to do with a command of db now.  bulkWrite runs on admin and names
+ * its namespaces inside: always captured, judged per op later.  In
+ * pg_primary / pg_only a plain write is served by PostgreSQL (dwserve.h);
+ * DDL and writes inside a transaction still go to MongoDB and are captured
+ * (dwserve answers pg_only transactions with an error). */
+enum capture_mode { CAPTURE_NONE, CAPTURE_REPLY, CAPTURE_SERVE };
+
+static enum capture_mode capture_db(const char *db, enum dwtrans_kind kind, bool *pg_only)
 {
 	struct flags_view fv;
 
+	*pg_only = false;
 	if ((kind != DWTRANS_WRITE && kind != DWTRANS_DDL) || strcmp(db, "admin") == 0)
-		return true;
+		return CAPTURE_REPLY;
 	flags_get(db, &fv);
-	return fv.write_mode == FLAGS_WM_DUAL_WRITE;
+	switch (fv.write_mode) {
+	case FLAGS_WM_DUAL_WRITE:
+		return CAPTURE_REPLY;
+	case FLAGS_WM_PG_PRIMARY:
+	case FLAGS_WM_PG_ONLY:
+		*pg_only = fv.write_mode == FLAGS_WM_PG_ONLY;
+		return kind == DWTRANS_WRITE ? CAPTURE_SERVE : CAPTURE_REPLY;
+	default:
+		return CAPTURE_NONE;
+	}
 }
 
 /* body + sequences -> one document. */
@@ -66,10 +81,14 @@ static bool merge_command(const struct opmsg_view *v, bson_t *out)
 struct dwjob *dwcapture_request(uint64_t conn, const struct msg_info *info, const uint8_t *msg,
 				size_t len)
 {
+	bool pg_only;
+
 	if (!dualwrite_enabled() || info->opcode != WIRE_OP_MSG || !info->command[0])
 		return NULL;
 	enum dwtrans_kind kind = dwtrans_classify(info->command);
-	if (kind == DWTRANS_NONE || !capture_db(info->db, kind))
+	enum capture_mode mode = kind == DWTRANS_NONE ? CAPTURE_NONE
+						      : capture_db(info->db, kind, &pg_only);
+	if (mode == CAPTURE_NONE)
 		return NULL;
 
 	uint8_t *plain = NULL;
@@ -89,8 +108,19 @@ struct dwjob *dwcapture_request(uint64_t conn, const struct msg_info *info, cons
 		job->conn = conn;
 		snprintf(job->db, sizeof(job->db), "%s", info->db);
 		free(plain);
+		if (mode == CAPTURE_SERVE) {
+			struct dwtrans_txn s;
+			dwtrans_session(&job->cmd, &s);
+			/* pg_primary transactions run on MongoDB and are replayed at commit. */
+			job->kind = s.in_txn && !pg_only ? DWJOB_CAPTURE : DWJOB_SERVE;
+			job->pg_only = pg_only;
+			job->request_id = info->header.request_id;
+			job->expects_reply = info->expects_reply;
+		}
 		return job;
 	}
+	if (job && job->cmd.len)
+		bson_destroy(&job->cmd);
 	free(job);
 	free(plain);
 	metrics_inc(METRIC_DW_CAPTURE_ERRORS);

@@ -221,7 +221,8 @@ bool worker_init(struct worker *w, struct proxy *px, int index, char *err, size_
 	w->topology_ev = event_new(w->base, -1, 0, topology_cb, w);
 	w->drain_ev = event_new(w->base, -1, 0, drain_cb, w);
 	w->drain_timer = evtimer_new(w->base, drain_timeout_cb, w);
-	if (!w->handoff_ev || !w->topology_ev || !w->drain_ev || !w->drain_timer) {
+	if (!w->handoff_ev || !w->topology_ev || !w->drain_ev || !w->drain_timer ||
+	    !worker_reply_init(w)) {
 		snprintf(err, errlen, "cannot create worker %d: out of memory", index);
 		return false;
 	}
@@ -261,6 +262,7 @@ void worker_join(struct worker *w)
 	event_free(w->topology_ev);
 	event_free(w->drain_ev);
 	event_free(w->drain_timer);
+	worker_reply_fini(w);
 	close(w->handoff[0]);
 	close(w->handoff[1]);
 	event_base_free(w->base);

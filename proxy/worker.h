@@ -35,6 +35,11 @@ struct worker {
 	TAILQ_HEAD(client_list, client) clients;
 	unsigned nclients;
 	bool draining;
+	/* Replies computed on another thread (worker_reply.c). */
+	pthread_mutex_t reply_mu;
+	TAILQ_HEAD(worker_reply_list, worker_reply) replies;
+	struct event *reply_ev;
+	bool reply_closed;
 };
 
 /* Create the base, the listeners and the notification events. */
@@ -46,6 +51,14 @@ bool worker_start(struct worker *w) __attribute__((warn_unused_result));
 /* Thread-safe notifications. */
 void worker_notify_topology(struct worker *w);
 void worker_notify_drain(struct worker *w);
+
+/* Hand a reply for session conn's request response_to to w's thread, which
+ * sends it (client_served) if the session still exists.  Takes msg (malloc).
+ * Any thread; after worker_join the reply is dropped. */
+void worker_post_reply(struct worker *w, uint64_t conn, int32_t response_to, uint8_t *msg,
+		       size_t len);
+bool worker_reply_init(struct worker *w) __attribute__((warn_unused_result));
+void worker_reply_fini(struct worker *w);
 
 /* Join the thread and free everything it owned. */
 void worker_join(struct worker *w);

@@ -11,15 +11,17 @@ through tandem in the same write mode (it reaches MongoDB and PostgreSQL as
 inserts; backfill of pre-existing data is another issue), then the operation
 runs with pymongo.
 
-Write mode: $TANDEM_CONFORMANCE_MODE (dual_write, mongo_only, pg_primary,
-pg_only; default dual_write). While tandem refuses the dual-write config
-(`defaults.write_mode` unknown), the default falls back to mongo_only: tandem
-runs as the plain proxy and only the client result and the upstream's
-collection are checked; test_postgres_checks_enabled says why it skipped.
-PostgreSQL checks also skip while `tandemctl dump` does not exist.
+Write modes: dual_write, pg_primary and pg_only in turn (one tandem each),
+or only $TANDEM_CONFORMANCE_MODE (also mongo_only).  In pg_primary and
+pg_only PostgreSQL answers the client, so the client's result checks
+tandem's own computation; pg_only leaves MongoDB untouched.  A mode tandem
+refuses (`defaults.write_mode` unknown) is skipped when named in the
+environment; otherwise the rig falls back to mongo_only and
+test_postgres_checks_enabled says why it skipped.
 
-Skipped: collation tests (tandem's matcher compares simple binary), and
-arrayFilters tests when the upstream refuses them (refmongo: code 238).
+Skipped: collation tests (tandem's matcher compares simple binary; in
+pg_primary/pg_only tandem answers them with NotImplemented), and in
+dual_write the arrayFilters tests the upstream refuses (refmongo: code 238).
 
   /usr/bin/python3 -m pytest -q tests/integration/test_conformance_write.py
 """
@@ -76,9 +78,17 @@ class Rig:
 	pass
 
 
-@pytest.fixture(scope="module")
-def rig(tandem_bin, upstream, pg, redis, tmp_path_factory):
-	"""One tandem for the module (cases differ by database = tenant), its
+def _modes():
+	"""Every write mode that involves PostgreSQL, or the one named in the
+	environment."""
+	if os.environ.get(MODE_ENV):
+		return [os.environ[MODE_ENV]]
+	return ["dual_write", "pg_primary", "pg_only"]
+
+
+@pytest.fixture(scope="module", params=_modes())
+def rig(request, tandem_bin, upstream, pg, redis, tmp_path_factory):
+	"""One tandem per write mode (cases differ by database = tenant), its
 	PostgreSQL database with both tables, and clients."""
 	r = Rig()
 	work = tmp_path_factory.mktemp("conformance")
@@ -86,7 +96,7 @@ def rig(tandem_bin, upstream, pg, redis, tmp_path_factory):
 	r.mapping = dw.write_mapping(str(work / "mapping.yaml"), [COLLS["mapped"]])
 	r.dsn = dw.make_pg_db(pg, "dwconf_%s" % uuid.uuid4().hex[:8])
 	r.upstream = upstream
-	requested = os.environ.get(MODE_ENV, "dual_write")
+	requested = request.param
 	if requested not in dw.MODES:
 		pytest.fail("%s=%r: expected one of %s" % (MODE_ENV, requested, dw.MODES))
 	r.pg_reason = None

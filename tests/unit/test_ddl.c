@@ -35,7 +35,8 @@ Test(ddl, example_tables_columns_and_constraints)
 	assert_has(sql, "\t\"created_at\" timestamptz NOT NULL DEFAULT now(),\n");
 	assert_has(sql, "\t\"login_count\" int4 DEFAULT '0'::int4,\n");
 	assert_has(sql, "\t\"settings\" jsonb,\n");
-	assert_has(sql, "\t\"extras\" jsonb NOT NULL DEFAULT '{}',\n\tPRIMARY KEY (\"tenant_id\", \"id\")\n);\n");
+	assert_has(sql, "\t\"extras\" jsonb NOT NULL DEFAULT '{}',\n"
+			"\t\"seq\" bigint GENERATED ALWAYS AS IDENTITY,\n\tPRIMARY KEY (\"tenant_id\", \"id\")\n);\n");
 	assert_has(sql, "CREATE UNIQUE INDEX IF NOT EXISTS \"users_email_key\" ON \"users\" (\"tenant_id\", \"email\");\n");
 	assert_has(sql, "CREATE INDEX IF NOT EXISTS \"users_status_created_at_idx\" ON \"users\" "
 			"(\"tenant_id\", \"status\", \"created_at\");\n");
@@ -102,6 +103,7 @@ Test(ddl, default_table_without_any_mapping)
 		"-- collection 'events' (default table)\n"
 		"CREATE TABLE IF NOT EXISTS \"events\" (\n\t\"tenant_id\" text NOT NULL,\n"
 		"\t\"id\" uuid NOT NULL,\n\t\"legacy_id\" jsonb NOT NULL,\n\t\"doc\" jsonb NOT NULL,\n"
+		"\t\"seq\" bigint GENERATED ALWAYS AS IDENTITY,\n"
 		"\tPRIMARY KEY (\"tenant_id\", \"id\")\n);\n"
 		"CREATE INDEX IF NOT EXISTS \"events_doc_gin\" ON \"events\" USING gin (\"doc\" jsonb_path_ops) WITH (gin_pending_list_limit = 256);\n");
 	free(sql);

@@ -731,19 +731,19 @@ Test(rowstore, select_default_and_id_pushdown)
 
 	mapping_default_collection("events", &mc);
 	s = select_of(&mc, NULL, &l);
-	snprintf(want, sizeof want, "%s ORDER BY t.\"id\"", base);
+	snprintf(want, sizeof want, "%s ORDER BY t.\"seq\"", base);
 	cr_assert_str_eq(s.sql, want);
 	cr_assert_eq(s.nparams, 1);
 	sqllist_free(&l);
 
 	s = select_of(&mc, "{\"_id\": {\"$oid\": \"507f1f77bcf86cd799439011\"}, \"a\": 1}", &l);
-	snprintf(want, sizeof want, "%s AND t.\"id\" = $2::uuid ORDER BY t.\"id\"", base);
+	snprintf(want, sizeof want, "%s AND t.\"id\" = $2::uuid ORDER BY t.\"seq\"", base);
 	cr_assert_str_eq(s.sql, want);
 	cr_assert_str_eq(s.params[1], OID_UUID);
 	sqllist_free(&l);
 
 	s = select_of(&mc, "{\"_id\": {\"$in\": [{\"$oid\": \"507f1f77bcf86cd799439011\"}, 1]}}", &l);
-	snprintf(want, sizeof want, "%s AND t.\"id\" = ANY($2::uuid[]) ORDER BY t.\"id\"", base);
+	snprintf(want, sizeof want, "%s AND t.\"id\" = ANY($2::uuid[]) ORDER BY t.\"seq\"", base);
 	cr_assert_str_eq(s.sql, want);
 	cr_assert(!strncmp(s.params[1], "{\"507f1f77-bcf8-806c-80d7-994390110000\",\"", 41), "%s",
 		  s.params[1]);
@@ -765,7 +765,7 @@ Test(rowstore, select_default_pushes_down_one_string_equality)
 	struct sqllist l;
 	struct sqlstmt s;
 	const char *want = "SELECT t.\"doc\"::text FROM \"events\" t WHERE t.\"tenant_id\" = $1::text "
-			   "AND (t.\"doc\" @> $2::jsonb OR t.\"doc\" @> $3::jsonb) ORDER BY t.\"id\"";
+			   "AND (t.\"doc\" @> $2::jsonb OR t.\"doc\" @> $3::jsonb) ORDER BY t.\"seq\"";
 
 	mapping_default_collection("events", &mc);
 	s = select_of(&mc, "{\"n\": 1, \"$or\": [{\"a\": 1}], \"tag\": \"x \\\"q\\\" \u00e9\"}", &l);
@@ -803,7 +803,7 @@ Test(rowstore, select_mapped_reads_children_and_junctions)
 		"WHERE c.\"tenant_id\" = t.\"tenant_id\" AND c.\"parent_id\" = t.\"id\"), "
 		"(SELECT array_agg(c.\"ref\"::text ORDER BY c.\"ord\") FROM \"order_coupons\" c WHERE "
 		"c.\"tenant_id\" = t.\"tenant_id\" AND c.\"parent_id\" = t.\"id\") FROM \"orders\" t "
-		"WHERE t.\"tenant_id\" = $1::text AND t.\"id\" = $2::uuid ORDER BY t.\"id\"");
+		"WHERE t.\"tenant_id\" = $1::text AND t.\"id\" = $2::uuid ORDER BY t.\"seq\"");
 	cr_assert_eq(rowstore_select_ncols(mapping_find(m, "orders")), 10);
 	sqllist_free(&l);
 	mapping_free(m);

@@ -1,0 +1,73 @@
+/*
+ * dwserve.h - write modes pg_primary and pg_only: PostgreSQL executes the
+ * write and its result answers the client in MongoDB's format.
+ *
+ *   worker: request --dwcapture (SERVE)--> dualwrite_submit, slot "served"
+ *   applier: dwserve_submit --> entry {k:"s"} --dwapply unit (overlay)-->
+ *            dwserve_start: statements in order (dwserve_exec.c)
+ *              insert  SELECT the _ids first: present -> E11000 writeError
+ *              update  SELECT candidates, match, update in C; upsert inserts
+ *              delete  SELECT candidates, match
+ *              findAndModify  the same, sorted, one document, projection
+ *            one write batch (one PostgreSQL transaction) for the command
+ *   batch ok       -> pg_primary: the documents' final state to MongoDB, then
+ *                     reply {n, nModified, upserted, writeErrors} to the worker
+ *                     (a read MongoDB serves next sees the write)
+ *   batch refused  -> (constraint) that statement gets a writeError; the
+ *                     command is computed again without it (ordered: up to it)
+ *   PostgreSQL down-> error reply, label RetryableWriteError; nothing queued
+ *
+ * Decisions:
+ *  - tandem is the server here: an insert without _id gets an ObjectId, an
+ *    upsert's _id comes from the filter's equality or a new ObjectId.
+ *  - duplicate _ids are found by the SELECT, which is exact because one
+ *    applier thread serialises this instance's writes; several tandem
+ *    instances in pg_primary for one tenant are not coordinated.
+ *  - MongoDB (pg_primary) gets the final state of every document the
+ *    command changed, by _id (replace with upsert, delete), not the
+ *    command: it mirrors PostgreSQL even where the two would compute an
+ *    update differently.  A mirror failure is logged and counted.
+ *  - a retried write (same lsid and txnNumber) is answered from a cache of
+ *    recent replies; a marker row guards the in-doubt case after a restart.
+ *  - not served (answered with an error): collation, writes inside a
+ *    transaction in pg_only (pg_primary runs them on MongoDB and replays
+ *    them at commit, as dual_write does), updates tandem cannot compute
+ *    ($currentDate, pipelines, decimal arithmetic: writeError 238).
+ */
+#ifndef TANDEM_DWSERVE_H
+#define TANDEM_DWSERVE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "dualwrite.h"
+#include "dwapply_internal.h"
+
+/* Where replies go: worker_post_reply in the proxy (tandemctl, which only
+ * replays, sets none).  Takes msg. */
+typedef void (*dwserve_reply_fn)(struct worker *w, uint64_t conn, int32_t response_to,
+				 uint8_t *msg, size_t len);
+void dwserve_set_reply(dwserve_reply_fn fn);
+
+/* Take what job needs (the caller frees job) and push the entry, or answer
+ * at once (retry cache hit, a command tandem does not serve). */
+void dwserve_submit(struct dwapply *a, const struct dwjob *job, const char *node, uint64_t seq);
+
+/* dwapply's done callback for an entry with e->serve: reply, mirror, or
+ * compute again; frees e when it is finished with. */
+void dwserve_done(struct dwapply *a, struct dwentry *e, enum dwapply_outcome o, const char *why);
+
+/* PostgreSQL refused statement stmt of e's write (UINT32_MAX: unknown). */
+void dwserve_refused(struct dwentry *e, uint32_t stmt, const char *sqlstate, const char *message);
+
+/* The unit's marker row existed: an earlier attempt of this retryable
+ * write committed (its outcome was in doubt); nothing was written now. */
+void dwserve_applied_before(struct dwentry *e);
+
+/* Whether e carries a retryable-write identity (its unit writes a marker). */
+bool dwserve_retryable(const struct dwentry *e);
+
+/* Inside a unit (dwapply_op.c, k:"s"): compute the whole command. */
+enum dwop_step dwserve_start(struct dwunit *u);
+
+#endif
