@@ -50,8 +50,8 @@ void project_node_free(struct pnode *n)
 	for (size_t i = 0; i < n->nkids; i++)
 		project_node_free(n->kids[i]);
 	free(n->kids);
-	if (n->kind == PN_LITERAL)
-		bson_value_destroy(&n->literal);
+	if (n->literal)
+		bson_destroy(n->literal);
 	if (n->elemmatch)
 		bson_destroy(n->elemmatch);
 	bson_free(n->name);
@@ -236,6 +236,36 @@ static bool is_constant(const bson_iter_t *it, int depth)
 	return true;
 }
 
+/* Copy a value with every array's keys renumbered 0, 1, ... as mongod's
+ * parser reads them (libbson warns on stderr about any other keys). */
+static void copy_clean(bson_t *out, const char *key, const bson_iter_t *v, int depth)
+{
+	bson_iter_t it;
+	bson_t child;
+	bool arr = BSON_ITER_HOLDS_ARRAY(v);
+	uint32_t i = 0;
+	char buf[16];
+	const char *k;
+
+	if ((!arr && !BSON_ITER_HOLDS_DOCUMENT(v)) || depth > PROJECT_MAX_DEPTH || !bson_iter_recurse(v, &it)) {
+		bson_append_iter(out, key, -1, v);
+		return;
+	}
+	if (arr)
+		bson_append_array_begin(out, key, -1, &child);
+	else
+		bson_append_document_begin(out, key, -1, &child);
+	while (bson_iter_next(&it)) {
+		if (arr)
+			bson_uint32_to_string(i++, &k, buf, sizeof buf);
+		copy_clean(&child, arr ? k : bson_iter_key(&it), &it, depth + 1);
+	}
+	if (arr)
+		bson_append_array_end(out, &child);
+	else
+		bson_append_document_end(out, &child);
+}
+
 static enum project_status add_literal(struct pctx *c, const char *key, size_t klen, const bson_iter_t *v,
 				       struct pnode *parent, int code)
 {
@@ -244,7 +274,8 @@ static enum project_status add_literal(struct pctx *c, const char *key, size_t k
 
 	if (!(n = project_add_path(c, parent, key, klen, PN_LITERAL, &st)))
 		return st;
-	bson_value_copy(bson_iter_value((bson_iter_t *)v), &n->literal);
+	n->literal = bson_new();
+	copy_clean(n->literal, "v", v, 0);
 	if (c->type_set && !c->inclusion)
 		return project_fail(c->err, PROJECT_ERROR, code,
 				    code == 31310 ? "Cannot use an expression %.*s in an exclusion projection"

@@ -115,7 +115,9 @@ static enum project_status add_computed(struct actx *a, const struct pnode *n, c
 		const struct pnode *k = n->kids[i];
 		bson_t child, empty = BSON_INITIALIZER;
 		if (k->kind == PN_LITERAL) {
-			bson_append_value(out, k->name, -1, &k->literal);
+			bson_iter_t lit;
+			if (bson_iter_init_find(&lit, k->literal, "v"))
+				bson_append_iter(out, k->name, -1, &lit);
 		} else if (k->kind == PN_ELEMMATCH) {
 			st = elemmatch(a, k, out);
 		} else if (k->kind == PN_INTERNAL && k->has_computed && !emitted[i]) {

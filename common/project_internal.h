@@ -31,7 +31,7 @@ struct pnode {
 	char *name;
 	enum pnode_kind kind;
 	bool has_computed; /* this subtree holds PN_LITERAL/PN_ELEMMATCH */
-	bson_value_t literal;
+	bson_t *literal; /* {v: the constant}, arrays renumbered 0, 1, ... */
 	bson_t *elemmatch; /* {name: {$elemMatch: spec}} */
 	struct pnode **kids;
 	size_t nkids, cap;

@@ -60,7 +60,7 @@ if [ "${QUICK:-0}" != 1 ]; then
     # A fixed seed and run count make this pass the same every time, so a
     # finding is reproducible; long exploring runs are local:
     # bash tests/fuzz/run.sh 600
-    echo "== fuzzing (wire parsers, jsonb codec, queue entries), seed 1, at most ${FUZZ_SECONDS:-60} s each"
+    echo "== fuzzing (wire parsers, jsonb codec, queue entries, write and read commands), seed 1, at most ${FUZZ_SECONDS:-60} s each"
     FUZZ_ARGS=${FUZZ_ARGS:-"-seed=1 -runs=${FUZZ_RUNS:-1000000}"} bash tests/fuzz/run.sh "${FUZZ_SECONDS:-60}"
   fi
 fi

@@ -1,14 +1,16 @@
 #!/usr/bin/env bash
 # tests/fuzz/run.sh [SECONDS] - build the libFuzzer targets (clang, ASan +
 # UBSan) and run each for SECONDS (default 60) over a working copy of its
-# seed corpus: fuzz_wire (frame, OP_MSG, OP_QUERY/OP_REPLY, OP_COMPRESSED)
-# fuzz_rowcodec (the jsonb row codec's parser and its round trip) and
-# fuzz_qentry (the durable queue's entry decoder).  Exits non-zero when the fuzzer finds a crash, a leak, a
-# timeout or undefined behaviour; the input is left in BUILD/fuzz-artifacts/.
+# seed corpus: fuzz_wire (frame, OP_MSG, OP_QUERY/OP_REPLY, OP_COMPRESSED),
+# fuzz_rowcodec (the jsonb row codec's parser and its round trip),
+# fuzz_qentry (the durable queue's entry decoder), fuzz_dwtrans (write
+# commands + replies) and fuzz_readexec (read commands over documents).
+# Exits non-zero when the fuzzer finds a crash, a leak, a timeout or
+# undefined behaviour; the input is left in BUILD/fuzz-artifacts/.
 #
 #   FUZZ_BUILD_DIR  build directory (default: build-fuzz at the repo root)
 #   FUZZ_ARGS       extra libFuzzer flags (e.g. "-jobs=2 -workers=2")
-#   FUZZ_TARGETS    which targets (default: "fuzz_wire fuzz_rowcodec fuzz_qentry")
+#   FUZZ_TARGETS    which targets (default: all five)
 set -euo pipefail
 
 secs=${1:-60}
