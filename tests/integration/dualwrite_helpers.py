@@ -179,7 +179,7 @@ def start_mode(start, mongo_uri, mode, pg_dsn=None, redis_url=None, mapping=None
 		cfg["redis"] = redis_url
 	if mapping:
 		cfg["mapping"] = mapping
-	cfg["defaults"] = {"write_mode": mode}
+	cfg["defaults"] = dict(cfg.get("defaults") or {}, write_mode=mode)
 	if os.environ.get("TANDEM_TEST_LOG_LEVEL"):  # e.g. debug: divergences log the whole operation
 		cfg["log"] = {"level": os.environ["TANDEM_TEST_LOG_LEVEL"]}
 	try:

@@ -137,6 +137,20 @@ Test(mapping, reports_every_error_with_its_line)
 	mapping_errors_free(&errs);
 }
 
+Test(mapping, seq_is_reserved_for_insertion_order)
+{
+	const char *text =
+		"collections:\n"
+		"  users:\n"
+		"    columns:\n"
+		"      seq: {type: int8}\n";
+	struct mapping_errors errs;
+
+	load_bad(text, &errs);
+	cr_assert(has_error(&errs, "bad.yaml:4: collection 'users' column 'seq': the name is reserved"));
+	mapping_errors_free(&errs);
+}
+
 Test(mapping, missing_keys_duplicates_and_bad_names)
 {
 	const char *text =
