@@ -54,6 +54,18 @@ struct cfg {
 	char *dw_node_id;           /* names this instance in queue entries; "" = host:pid */
 	int64_t dw_drain_interval_ms; /* how often queued tenants are retried */
 	int64_t dw_timeout_ms;      /* one PostgreSQL batch in flight at most */
+	int64_t sh_pool_size;       /* PostgreSQL connections of the shadow runner */
+	int64_t sh_max_inflight;    /* shadow queries running at once */
+	int64_t sh_queue_max;       /* shadow jobs waiting; more are shed */
+	int64_t sh_timeout_ms;      /* one shadow query, queueing included */
+	int64_t sh_max_rows;        /* candidate rows read for one shadow query */
+	char *sh_collections;       /* per-collection ceilings: "orders=10,users=0.5" */
+	char *sh_ignore_paths;      /* "coll:dotted.path,*:path" */
+	bool sh_log_values;         /* mismatch lines carry values (default: redacted) */
+	int64_t sh_log_rate;        /* mismatch lines per second per tenant */
+	int64_t sh_redis_keep;      /* mismatches kept per tenant in Redis */
+	bool sh_calibrate;          /* compare MongoDB with itself (noise) */
+	bool sh_strict_types;       /* 1 vs 1.0 is a mismatch */
 };
 
 /* Fill every field with its default.  Strings are malloc'd. */

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define LOG_LINE_MAX 4096
@@ -201,6 +202,21 @@ void log_bool(struct log_line *l, const char *key, bool val)
 	log_raw(l, "%s", val ? "true" : "false");
 }
 
+static void write_all(const char *buf, size_t len)
+{
+	int fd = atomic_load(&log_fd);
+	size_t off = 0;
+
+	while (off < len) {
+		ssize_t n = write(fd, buf + off, len - off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break; /* nowhere left to report a logging failure */
+		off += (size_t)n;
+	}
+}
+
 void log_end(struct log_line *l)
 {
 	if (l->truncated)
@@ -208,14 +224,18 @@ void log_end(struct log_line *l)
 					   ",\"truncated\":true");
 	l->buf[l->len++] = '}';
 	l->buf[l->len++] = '\n';
-	int fd = atomic_load(&log_fd);
-	size_t off = 0;
-	while (off < l->len) {
-		ssize_t n = write(fd, l->buf + off, l->len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break; /* nowhere left to report a logging failure */
-		off += (size_t)n;
-	}
+	write_all(l->buf, l->len);
+}
+
+void log_line_raw(enum log_level lvl, const char *line, size_t len)
+{
+	struct iovec iov[2] = {{(void *)line, len}, {(void *)"\n", 1}};
+
+	if ((int)lvl < atomic_load(&log_min_level))
+		return;
+	/* One writev: lines from several threads never interleave (O_APPEND). */
+	ssize_t n;
+	do
+		n = writev(atomic_load(&log_fd), iov, 2);
+	while (n < 0 && errno == EINTR);
 }

@@ -45,6 +45,10 @@ void log_dbl(struct log_line *l, const char *key, double val);
 void log_bool(struct log_line *l, const char *key, bool val);
 void log_end(struct log_line *l);
 
+/* A whole JSON object built elsewhere (one line, no newline: added here),
+ * written at once when lvl passes the level. */
+void log_line_raw(enum log_level lvl, const char *line, size_t len);
+
 /* Append s[0..len) to dst as a JSON string body (no quotes), escaping as JSON
  * requires; invalid UTF-8 bytes become \u00XX.  Returns bytes written, never
  * more than cap - 1; dst is always NUL-terminated when cap > 0. */

@@ -66,6 +66,8 @@ struct evbuffer;
 	X(DW_MIRRORED, "pgserve_mirrored_total", "pg_primary writes copied to MongoDB behind PostgreSQL") \
 	X(DW_MIRROR_ERRORS, "pgserve_mirror_errors_total",                                         \
 	  "pg_primary writes MongoDB did not take (logged; MongoDB lags PostgreSQL)")              \
+	X(SHADOW_REDIS_ERRORS, "shadow_redis_errors_total",                                        \
+	  "Mismatch lines not kept in Redis (tandem:mismatches:<tenant>) because Redis failed")    \
 	X(DW_TXN_COMMITTED, "dualwrite_transactions_committed_total", "Transactions applied at commit") \
 	X(DW_TXN_ABORTED, "dualwrite_transactions_aborted_total", "Transactions discarded")       \
 	X(DW_UNACKNOWLEDGED, "dualwrite_unacknowledged_total",                                    \

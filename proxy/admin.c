@@ -15,6 +15,7 @@
 #include "cfg.h"
 #include "flags.h"
 #include "metrics.h"
+#include "shmetrics.h"
 #include "topology.h"
 
 static struct {
@@ -58,6 +59,7 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 
 	(void)arg;
 	metrics_render(body);
+	shmetrics_render(body);
 	render_flags(body);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");

@@ -18,6 +18,7 @@
 
 #include "client_io.h"
 #include "dwcapture.h"
+#include "shadow.h"
 #include "sockread.h"
 #include "log.h"
 #include "metrics.h"
@@ -140,9 +141,11 @@ void client_close(struct client *c, const char *reason, bool error)
 		metrics_inc(METRIC_CLIENT_CLOSED_ERROR);
 	metrics_gauge_add(METRIC_REQUESTS_IN_FLIGHT, -(int64_t)c->npending);
 	/* Writes sent to MongoDB whose reply never came: outcome unknown. */
-	for (unsigned i = 0; i < c->npending; i++)
+	for (unsigned i = 0; i < c->npending; i++) {
 		if (c->pending[i].dw)
 			dwcapture_unacknowledged(c->pending[i].dw);
+		shadow_job_free(c->pending[i].sh);
+	}
 	metrics_gauge_add(METRIC_CLIENT_CONNECTIONS, -1);
 	if (c->uread)
 		event_free(c->uread);

@@ -50,6 +50,7 @@ struct client_pending {
 	bool hello;              /* reply must be rewritten */
 	struct dwjob *dw;        /* a write kept for dual-write until its reply, or NULL */
 	bool served;             /* PostgreSQL answers it (pg_primary / pg_only) */
+	struct shjob *sh;        /* a sampled read waiting for MongoDB's reply, or NULL */
 };
 
 struct client {

@@ -34,6 +34,7 @@
 #include "opcomp.h"
 #include "opmsg.h"
 #include "opquery.h"
+#include "shadow.h"
 #include "sockread.h"
 #include "topology.h"
 #include "worker.h"
@@ -195,6 +196,7 @@ static void pending_add(struct client *c, const struct msg_info *info, struct dw
 	struct client_pending *p = &c->pending[c->npending++];
 
 	p->dw = dw;
+	p->sh = NULL;
 	p->served = served;
 	p->request_id = info->header.request_id;
 	p->command = metrics_command(info->command[0] ? info->command : "none",
@@ -252,6 +254,9 @@ bool client_pump_requests(struct client *c)
 		}
 		if (info.expects_reply) {
 			pending_add(c, &info, dw, false);
+			if (!dw)
+				c->pending[c->npending - 1].sh =
+					shadow_capture_request(c->id, &info, msg, (size_t)h.length);
 		} else {
 			if (info.command[0])
 				(void)metrics_command(info.command, (size_t)h.length);
@@ -286,6 +291,7 @@ static void pending_done(struct client *c, int i)
 
 	metrics_latency(p->command, client_now_us() - p->start_us);
 	dwjob_free(p->dw);   /* only when no reply was captured */
+	shadow_job_free(p->sh);
 	memmove(p, p + 1, (c->npending - (unsigned)i - 1) * sizeof(*p));
 	c->npending--;
 	metrics_gauge_add(METRIC_REQUESTS_IN_FLIGHT, -1);
@@ -435,8 +441,23 @@ bool client_pump_replies(struct client *c)
 				dwjob_free(c->pending[i].dw);
 			c->pending[i].dw = NULL;
 		}
+		struct shjob *sh = NULL;
+		if (i >= 0 && c->pending[i].sh) {
+			/* Keep MongoDB's reply for the shadow read; the job is queued
+			 * once the reply is on its way to the client. */
+			const uint8_t *msg = evbuffer_pullup(in, h.length);
+			sh = c->pending[i].sh;
+			c->pending[i].sh = NULL;
+			if (!msg || !shadow_capture_keep(sh, msg, (size_t)h.length,
+							 client_now_us() - c->pending[i].start_us)) {
+				shadow_job_free(sh);
+				sh = NULL;
+			}
+		}
 		forward_reply(c, in, &h, i >= 0 ? &c->pending[i] : NULL);
 		forwarded = true;
+		if (sh)
+			shadow_capture_submit(sh);
 		if (i >= 0 && !more)
 			pending_done(c, i);
 		else if (i >= 0)

@@ -57,6 +57,9 @@ struct dwdedupe {
 
 static struct {
 	atomic_bool enabled;
+	_Atomic uint64_t submitted;  /* jobs handed over so far (dualwrite_submitted) */
+	_Atomic uint64_t settled;    /* every job up to this one applied or queued */
+	uint64_t tail_seq;           /* last handled job whose entries are still pending */
 	pthread_t thread;
 	pthread_mutex_t mu;
 	struct dwjob_list jobs;
@@ -90,6 +93,22 @@ static uint64_t mono_us(void)
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
+uint64_t dualwrite_submitted(void)
+{
+	return atomic_load(&dw.submitted);
+}
+
+bool dualwrite_settled(uint64_t seq)
+{
+	return !dualwrite_enabled() || atomic_load(&dw.settled) >= seq;
+}
+
+static void settle(uint64_t seq)
+{
+	if (seq > atomic_load(&dw.settled))
+		atomic_store(&dw.settled, seq);
+}
+
 bool dualwrite_enabled(void)
 {
 	return atomic_load_explicit(&dw.enabled, memory_order_relaxed);
@@ -107,6 +126,7 @@ void dwjob_free(struct dwjob *job)
 void dualwrite_submit(struct dwjob *job)
 {
 	job->ack_seq = wall_ms();
+	job->seq = atomic_fetch_add(&dw.submitted, 1) + 1;
 	metrics_inc(METRIC_DW_JOBS);
 	metrics_gauge_add(METRIC_DW_PENDING, 1);
 	pthread_mutex_lock(&dw.mu);
@@ -152,6 +172,7 @@ static void push_entry(const bson_t *op, const char *tenant, const struct dwjob 
 	snprintf(e->key, sizeof(e->key), "%s:%llu", dw.node, (unsigned long long)++dw.seq);
 	e->ts_ms = job->ack_seq;
 	e->t_us = mono_us();
+	e->job_seq = job->seq;
 	metrics_gauge_add(METRIC_DW_PENDING, 1);
 	dwapply_push(dw.ap, e);
 }
@@ -407,6 +428,12 @@ static void intake_cb(evutil_socket_t fd, short what, void *arg)
 	while ((job = TAILQ_FIRST(&jobs))) {
 		TAILQ_REMOVE(&jobs, job, link);
 		handle_job(job);
+		/* Entries complete in push order: with none pending, every job
+		 * handled so far is settled; else the last entry settles it. */
+		if (dwapply_pending(dw.ap) == 0)
+			settle(job->seq);
+		else
+			dw.tail_seq = job->seq;
 		metrics_gauge_add(METRIC_DW_PENDING, -1);
 		dwjob_free(job);
 	}
@@ -423,6 +450,9 @@ static bool admit(const struct dwentry *e, void *arg)
 static void done(struct dwentry *e, enum dwapply_outcome o, const char *why, void *arg)
 {
 	(void)arg;
+	settle(e->job_seq);
+	if (dwapply_pending(dw.ap) == 0)
+		settle(dw.tail_seq);
 	if (e->serve) {
 		dwserve_done(dw.ap, e, o, why);
 		return;

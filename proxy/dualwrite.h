@@ -41,6 +41,7 @@ struct dwjob {
 	bool acknowledged;        /* false: w:0 / moreToCome, outcome unknown */
 	char db[128];
 	uint64_t ack_seq;         /* order in which replies reached tandem */
+	uint64_t seq;             /* submission number (dualwrite_settled) */
 	uint64_t conn;            /* client connection id (logs, served replies) */
 	/* DWJOB_SERVE only: */
 	bool pg_only;             /* MongoDB is not written at all */
@@ -54,6 +55,12 @@ struct dwjob {
  * outlive the applier.  False (err set) on a setup error. */
 bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping, char *err,
 		     size_t errlen) __attribute__((warn_unused_result));
+
+/* Jobs submitted so far; dualwrite_settled(n) is true once every one of the
+ * first n is applied to PostgreSQL or queued (always, without an applier).
+ * A shadow read waits for the writes acknowledged before it. */
+uint64_t dualwrite_submitted(void);
+bool dualwrite_settled(uint64_t seq);
 
 /* Whether an applier runs (cheap; read on every request). */
 bool dualwrite_enabled(void);

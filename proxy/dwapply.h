@@ -43,6 +43,7 @@ struct dwentry {
 	char key[96];             /* unique across instances: node:seq (applied marker) */
 	uint64_t ts_ms;           /* wall clock when MongoDB's reply reached tandem */
 	uint64_t t_us;            /* monotonic time of that reply (lag), 0 = unknown */
+	uint64_t job_seq;         /* the dual-write job it came from (0: none) */
 	void *owner;              /* the caller's */
 	struct dwserve *serve;    /* k:"s": PostgreSQL answers this write (dwserve.h) */
 	TAILQ_ENTRY(dwentry) link;

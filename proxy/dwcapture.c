@@ -78,6 +78,26 @@ static bool merge_command(const struct opmsg_view *v, bson_t *out)
 	return true;
 }
 
+bool dwcapture_command(const struct msg_info *info, const uint8_t *msg, size_t len, bson_t *cmd)
+{
+	uint8_t *plain = NULL;
+	size_t plain_len;
+	struct opmsg_view v;
+	bool ok;
+
+	if (info->compressed) {
+		struct opcomp_view cv;
+		if (opcomp_parse(msg, len, WIRE_MAX_MESSAGE_DEFAULT, &cv) != WIRE_OK ||
+		    opcomp_decompress(&cv, &plain, &plain_len) != WIRE_OK)
+			return false;
+		msg = plain;
+		len = plain_len;
+	}
+	ok = opmsg_parse(msg, len, &v) == WIRE_OK && merge_command(&v, cmd);
+	free(plain);
+	return ok;
+}
+
 struct dwjob *dwcapture_request(uint64_t conn, const struct msg_info *info, const uint8_t *msg,
 				size_t len)
 {
@@ -91,23 +111,11 @@ struct dwjob *dwcapture_request(uint64_t conn, const struct msg_info *info, cons
 	if (mode == CAPTURE_NONE)
 		return NULL;
 
-	uint8_t *plain = NULL;
-	size_t plain_len;
-	if (info->compressed) {
-		struct opcomp_view cv;
-		if (opcomp_parse(msg, len, WIRE_MAX_MESSAGE_DEFAULT, &cv) != WIRE_OK ||
-		    opcomp_decompress(&cv, &plain, &plain_len) != WIRE_OK)
-			return NULL;
-		msg = plain;
-		len = plain_len;
-	}
-	struct opmsg_view v;
 	struct dwjob *job = calloc(1, sizeof(*job));
-	if (job && opmsg_parse(msg, len, &v) == WIRE_OK && merge_command(&v, &job->cmd)) {
+	if (job && dwcapture_command(info, msg, len, &job->cmd)) {
 		bson_init(&job->reply);
 		job->conn = conn;
 		snprintf(job->db, sizeof(job->db), "%s", info->db);
-		free(plain);
 		if (mode == CAPTURE_SERVE) {
 			struct dwtrans_txn s;
 			dwtrans_session(&job->cmd, &s);
@@ -119,16 +127,12 @@ struct dwjob *dwcapture_request(uint64_t conn, const struct msg_info *info, cons
 		}
 		return job;
 	}
-	if (job && job->cmd.len)
-		bson_destroy(&job->cmd);
 	free(job);
-	free(plain);
 	metrics_inc(METRIC_DW_CAPTURE_ERRORS);
 	return NULL;
 }
 
-/* The reply's body document, decompressing when needed. */
-static bool reply_body(const uint8_t *msg, size_t len, bson_t *out)
+bool dwcapture_reply_body(const uint8_t *msg, size_t len, bson_t *out)
 {
 	uint8_t *plain = NULL;
 	size_t plain_len;
@@ -158,7 +162,7 @@ static bool reply_body(const uint8_t *msg, size_t len, bson_t *out)
 void dwcapture_reply(struct dwjob *job, const uint8_t *msg, size_t len)
 {
 	bson_destroy(&job->reply);
-	if (!reply_body(msg, len, &job->reply)) {
+	if (!dwcapture_reply_body(msg, len, &job->reply)) {
 		/* MongoDB's answer is unreadable: the outcome is unknown. */
 		bson_init(&job->reply);
 		metrics_inc(METRIC_DW_CAPTURE_ERRORS);

@@ -18,6 +18,7 @@
 #include "admin.h"
 #include "cfg.h"
 #include "dualwrite.h"
+#include "shadow.h"
 #include "flags.h"
 #include "log.h"
 #include "mapping.h"
@@ -184,6 +185,8 @@ static void start_dualwrite(void)
 	}
 	if (!dualwrite_start(&live, px_mapping, err, sizeof(err)))
 		die_config(err);
+	if (!shadow_start(&live, px_mapping, err, sizeof(err)))
+		die_config(err);
 }
 
 static void start_workers(void)
@@ -273,6 +276,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < px.nworkers; i++)
 		worker_join(&px.workers[i]);
 	admin_stop();
+	shadow_stop();
 	dualwrite_stop();
 	flags_stop();
 	mapping_free(px_mapping);

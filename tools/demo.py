@@ -4,8 +4,11 @@ Starts the reference upstream as a two-node replica set, PostgreSQL, Redis
 and tandem (all on loopback, free ports), then runs a small multi-tenant
 workload through tandem with pymongo and mongosh: CRUD, a cursor over
 several batches, an aggregation, a transaction, and a failover of the
-upstream primary while the application keeps writing.  Prints what it sees
-and tandem's own status; stops everything it started.
+upstream primary while the application keeps writing.  Every write is
+dual-written to PostgreSQL and compared; then reads are shadowed on
+PostgreSQL (and a row changed behind tandem's back is caught), and one
+tenant moves to pg_primary.  Prints what it sees and tandem's own status;
+stops everything it started.
 
 Run by tools/demo.sh (which installs and builds first).
 """
@@ -108,6 +111,60 @@ def compare_postgres(t, pg, upstream):
         raise SystemExit("demo: PostgreSQL differs from MongoDB")
 
 
+def redis_hset(redis, tenant, field, value):
+    subprocess.run(["redis-cli", "-u", redis.url, "HSET", "tandem:tenant:" + tenant, field, str(value)],
+                   check=True, capture_output=True, timeout=10)
+    time.sleep(1.1)  # a flag change reaches every tandem within 1 s
+
+
+def shadow_totals(t):
+    out = {}
+    for line in t.metrics().splitlines():
+        if line.startswith("tandem_shadow_") and "{" in line and not line.startswith("tandem_shadow_latency"):
+            name = line.split("{", 1)[0]
+            out[name] = out.get(name, 0) + float(line.rsplit(" ", 1)[1])
+    return out
+
+
+def shadow(t, pg, redis, client):
+    """shadow_pct 100 for tenant_acme: its reads also run on PostgreSQL."""
+    redis_hset(redis, "tenant_acme", "shadow_pct", 100)
+    db = client["tenant_acme"]
+    for i in range(50):
+        list(db.orders.find({"user": i}).sort("total", -1))
+        db.users.count_documents({"plan": "pro"})
+        list(db.orders.aggregate([{"$match": {"user": {"$lt": i}}}, {"$group": {"_id": "$status", "n": {"$sum": 1}}}]))
+    time.sleep(1)
+    print("  %s" % {k.replace("tandem_shadow_", ""): int(v) for k, v in sorted(shadow_totals(t).items())})
+    # a row changed in PostgreSQL behind tandem's back
+    subprocess.run(["psql", "-X", "-q", pg.dsn, "-c",
+                    "UPDATE users SET doc = jsonb_set(doc, '{plan}', '\"gold\"') "
+                    "WHERE tenant_id = 'tenant_acme' AND doc->>'email' = 'acme-1@example.com'"],
+                   check=True, capture_output=True, timeout=30)
+    db.users.find_one({"email": "acme-1@example.com"})
+    time.sleep(1)
+    print("  after changing one row in PostgreSQL directly, tandemctl mismatches tenant_acme:")
+    out = subprocess.run([TANDEMCTL, "mismatches", "tenant_acme", "--redis", redis.url, "--limit", "1"],
+                         capture_output=True, text=True, timeout=30)
+    print("  " + (out.stdout.strip() or out.stderr.strip()))
+
+
+def pg_primary(t, redis, client, upstream):
+    """tenant_globex moves to pg_primary: PostgreSQL answers its writes."""
+    redis_hset(redis, "tenant_globex", "write_mode", "pg_primary")
+    db = client["tenant_globex"]
+    r = db.orders.update_many({"status": "review"}, {"$set": {"status": "approved"}})
+    dup = "no duplicate-key error: unexpected"
+    try:
+        db.users.insert_one({"_id": db.users.find_one()["_id"], "email": "dup@example.com"})
+    except pymongo.errors.DuplicateKeyError as e:
+        dup = "E11000 from PostgreSQL: %s" % str(e)[:60]
+    direct = pymongo.MongoClient(upstream.uri)["tenant_globex"].orders.count_documents({"status": "approved"})
+    print("  update_many answered by PostgreSQL: matched %d, modified %d; MongoDB behind it holds %d approved" % (
+        r.matched_count, r.modified_count, direct))
+    print("  " + dup)
+
+
 def main():
     work = tempfile.mkdtemp(prefix="tandem-demo-")
     started = []
@@ -147,6 +204,14 @@ def main():
 
         step("dual-write: PostgreSQL holds what MongoDB acknowledged")
         compare_postgres(t, pg, upstream)
+
+        client = pymongo.MongoClient("mongodb://127.0.0.1:%d/?replicaSet=rs0" % t.port,
+                                     serverSelectionTimeoutMS=10000)
+        step("shadow reads: tenant_acme's reads also run on PostgreSQL and are compared")
+        shadow(t, pg, redis, client)
+        step("pg_primary: PostgreSQL answers tenant_globex's writes, MongoDB follows")
+        pg_primary(t, redis, client, upstream)
+        client.close()
 
         step("tandemctl status")
         subprocess.run([TANDEMCTL, "--admin", t.admin_url.replace("http://", ""), "status"], timeout=10)

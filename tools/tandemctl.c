@@ -18,6 +18,7 @@
 #include "cfg.h"
 #include "ctl_dump.h"
 #include "ctl_flags.h"
+#include "ctl_mismatches.h"
 #include "ctl_replay.h"
 #include "ctl_schema.h"
 
@@ -38,7 +39,9 @@ static void usage(FILE *out)
 		     "            see `tandemctl replay --help`\n"
 		     "  mode      TENANT MODE: set a tenant's write_mode in Redis and notify tandem\n"
 		     "  flags     TENANT: the tenant's effective flags and where they come from\n"
-		     "            (both: --redis URL, --config FILE; see `tandemctl mode --help`)\n\n"
+		     "            (both: --redis URL, --config FILE; see `tandemctl mode --help`)\n"
+		     "  mismatches TENANT: the newest shadow-read mismatches kept in Redis;\n"
+		     "            see `tandemctl mismatches --help`\n\n"
 		     "Options:\n"
 		     "  --admin HOST:PORT   tandem's admin endpoint (default 127.0.0.1:9187,\n"
 		     "                      or $TANDEM_ADMIN)\n"
@@ -168,6 +171,8 @@ int main(int argc, char **argv)
 				return ctl_replay(argc - i, argv + i);
 			if (!strcmp(cmd, "mode") || !strcmp(cmd, "flags"))
 				return ctl_flags(argc - i, argv + i);
+			if (!strcmp(cmd, "mismatches"))
+				return ctl_mismatches(argc - i, argv + i);
 		} else {
 			fprintf(stderr, "tandemctl: unexpected argument '%s' (see --help)\n", argv[i]);
 			return CTL_EXIT_USAGE;

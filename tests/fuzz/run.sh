@@ -5,13 +5,14 @@
 # fuzz_rowcodec (the jsonb row codec's parser and its round trip),
 # fuzz_qentry (the durable queue's entry decoder), fuzz_dwtrans (write
 # commands + replies), fuzz_readexec (read commands over documents) and
-# fuzz_aggregate (pipelines over documents).
+# fuzz_aggregate (pipelines over documents) and fuzz_compare (the shadow
+# comparator and mismatch line).
 # Exits non-zero when the fuzzer finds a crash, a leak, a timeout or
 # undefined behaviour; the input is left in BUILD/fuzz-artifacts/.
 #
 #   FUZZ_BUILD_DIR  build directory (default: build-fuzz at the repo root)
 #   FUZZ_ARGS       extra libFuzzer flags (e.g. "-jobs=2 -workers=2")
-#   FUZZ_TARGETS    which targets (default: all six)
+#   FUZZ_TARGETS    which targets (default: all seven)
 set -euo pipefail
 
 secs=${1:-60}

@@ -1,0 +1,498 @@
+/*
+ * shadow.c - the shadow thread (shadow.h): jobs in, at most max_inflight
+ * running, each one's SELECTs through the thread's own pgpool, a deadline
+ * per job.
+ *
+ *   intake --pump--> run: plan --(dual-write lag? poll 2 ms)--> SELECT set 0
+ *                         --> SELECT set 1.. ($lookup) --> shexec_finish
+ *   deadline first: shed ("timeout"); a SELECT still in flight frees the run
+ *   when it comes back (run->dead)
+ */
+#include "shadow_internal.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <hiredis/hiredis.h>
+#include <libpq-fe.h>
+#include <mongoc/mongoc.h>
+
+#include "cfg.h"
+#include "dualwrite.h"
+#include "flags.h"
+#include "log.h"
+#include "metrics.h"
+#include "mismatch.h"
+#include "pgpool.h"
+#include "rowstore.h"
+#include "sample.h"
+#include "shmetrics.h"
+#include "sqllist.h"
+
+#define LAG_POLL_US 2000
+#define REDIS_TIMEOUT_MS 200
+#define REDIS_RETRY_MS 2000
+
+struct shconf shadow_conf;
+atomic_bool shadow_on;
+_Atomic unsigned shadow_nqueued;
+
+static struct {
+	pthread_t thread;
+	pthread_mutex_t mu;
+	TAILQ_HEAD(, shjob) jobs;
+	bool stopping;
+	struct event_base *base;
+	struct event *intake;
+	struct pgpool *pool;
+	unsigned inflight;
+	TAILQ_HEAD(, shrun) runs;  /* every run not yet freed (incl. dead ones) */
+	bool pumping, repump;
+	char *redis_url;
+	redisContext *rc;
+	uint64_t redis_retry_us;
+	char *mongo_uri;
+	mongoc_client_t *mongo;
+} sh;
+
+static void fetch_next(struct shrun *r);
+
+uint64_t shadow_now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
+}
+
+void shadow_submit(struct shjob *job)
+{
+	atomic_fetch_add(&shadow_nqueued, 1);
+	pthread_mutex_lock(&sh.mu);
+	TAILQ_INSERT_TAIL(&sh.jobs, job, link);
+	pthread_mutex_unlock(&sh.mu);
+	event_active(sh.intake, 0, 0);
+}
+
+static const char *job_coll(const struct shjob *job)
+{
+	bson_iter_t it;
+
+	if (bson_iter_init(&it, &job->cmd) && bson_iter_next(&it) && BSON_ITER_HOLDS_UTF8(&it))
+		return bson_iter_utf8(&it, NULL);
+	return "";
+}
+
+/* ---- runs ---- */
+
+static void pump(void);
+static void pump_once(void);
+
+static void run_free(struct shrun *r)
+{
+	TAILQ_REMOVE(&sh.runs, r, link);
+	shexec_free(r);
+}
+
+static void run_end(struct shrun *r)
+{
+	sh.inflight--;
+	run_free(r);
+	pump();
+}
+
+/* The run's deadline passed. */
+static void shed(struct shrun *r)
+{
+	shmetrics_shed(r->job->db, job_coll(r->job), "timeout");
+	if (r->fetching) {
+		r->dead = true;        /* freed by its SELECT's callback */
+		sh.inflight--;
+		pump();
+		return;
+	}
+	run_end(r);
+}
+
+static void timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct shrun *r = arg;
+
+	(void)fd;
+	(void)what;
+	if (shadow_now_us() >= r->job->deadline_us) {
+		if (!r->fetching && !dualwrite_settled(r->job->dw_seq)) {
+			shmetrics_skipped(r->job->db, job_coll(r->job), "lag");
+			run_end(r);
+			return;
+		}
+		shed(r);
+		return;
+	}
+	if (!r->fetching && r->next == 0)
+		fetch_next(r);         /* polling for the dual-write lag */
+}
+
+static void arm(struct shrun *r, uint64_t us)
+{
+	struct timeval tv = {(time_t)(us / 1000000u), (suseconds_t)(us % 1000000u)};
+
+	evtimer_add(r->timer, &tv);
+}
+
+/* Add one decoded row to a set. */
+static bool set_push(struct shset *s, bson_t *doc)
+{
+	if (s->n == s->cap) {
+		size_t cap = s->cap ? s->cap * 2 : 64;
+		bson_t **d = realloc(s->docs, cap * sizeof(*d));
+		if (!d)
+			return false;
+		s->docs = d;
+		s->cap = cap;
+	}
+	s->docs[s->n++] = doc;
+	return true;
+}
+
+static const char *decode_rows(struct shrun *r, const PGresult *res)
+{
+	struct mapping_collection scratch;
+	const struct mapping_collection *mc = shexec_collection(r->colls[r->next], &scratch);
+	int nrows = res ? PQntuples(res) : 0, ncols = res ? PQnfields(res) : 0;
+	const char **vals = calloc((size_t)ncols + 1, sizeof(*vals));
+	bson_error_t err;
+
+	if (!vals)
+		return "out_of_memory";
+	for (int row = 0; row < nrows; row++) {
+		bson_t doc, *copy;
+		for (int c = 0; c < ncols; c++)
+			vals[c] = PQgetisnull(res, row, c) ? NULL : PQgetvalue(res, row, c);
+		if (!rowstore_decode(mc, ncols, vals, &doc, &err)) {
+			bson_destroy(&doc);
+			free(vals);
+			return "undecodable_row";
+		}
+		copy = bson_copy(&doc);
+		bson_destroy(&doc);
+		if (!copy || !set_push(&r->sets[r->next], copy)) {
+			if (copy)
+				bson_destroy(copy);
+			free(vals);
+			return "out_of_memory";
+		}
+	}
+	free(vals);
+	return NULL;
+}
+
+static void fetched(const struct pgpool_result *res, void *arg)
+{
+	struct shrun *r = arg;
+	const char *why = NULL;
+
+	r->fetching = false;
+	if (r->dead) {
+		run_free(r);
+		return;
+	}
+	r->pg_ms += (double)(shadow_now_us() - r->pg_start_us) / 1000.0;
+	if (res->cls == PGPOOL_TRANSIENT) {
+		/* PostgreSQL down or too slow: pressure, shed like a timeout. */
+		shmetrics_shed(r->job->db, job_coll(r->job), "pg_unavailable");
+		evtimer_del(r->timer);
+		run_end(r);
+		return;
+	}
+	if (res->cls == PGPOOL_OK)
+		why = decode_rows(r, res->rows);
+	else if (strcmp(res->sqlstate, "42P01") != 0)   /* no table yet: no rows */
+		why = "pg_error";
+	if (!why && r->sets[r->next].n > shadow_conf.max_rows)
+		why = "too_large";
+	if (why) {
+		shmetrics_skipped(r->job->db, job_coll(r->job), why);
+		evtimer_del(r->timer);
+		run_end(r);
+		return;
+	}
+	r->next++;
+	fetch_next(r);
+}
+
+/* SELECT the next collection's candidates, or finish. */
+static void fetch_next(struct shrun *r)
+{
+	struct sqllist l;
+	bson_error_t err;
+	struct pgbatch *b = NULL;
+	struct mapping_collection scratch;
+	bson_t empty = BSON_INITIALIZER;
+
+	if (r->next == 0 && !dualwrite_settled(r->job->dw_seq)) {
+		arm(r, LAG_POLL_US);   /* writes acknowledged before the read are not applied yet */
+		return;
+	}
+	if (r->next == r->ncolls) {
+		evtimer_del(r->timer);
+		shexec_finish(r);
+		run_end(r);
+		return;
+	}
+	const struct mapping_collection *mc = shexec_collection(r->colls[r->next], &scratch);
+	sqllist_init(&l);
+	if (!rowstore_select(mc, r->job->db, r->next == 0 ? &r->filter : &empty, &l, &err) ||
+	    !(b = pgbatch_new()) ||
+	    !pgbatch_add(b, l.stmts[0].sql, l.stmts[0].nparams, (const char *const *)l.stmts[0].params)) {
+		sqllist_free(&l);
+		pgbatch_free(b);
+		shmetrics_skipped(r->job->db, job_coll(r->job), "select");
+		evtimer_del(r->timer);
+		run_end(r);
+		return;
+	}
+	sqllist_free(&l);
+	pgbatch_keep_rows(b, 0);
+	r->pg_start_us = shadow_now_us();
+	if (!pgpool_submit(sh.pool, b, fetched, r)) {
+		pgbatch_free(b);
+		shmetrics_shed(r->job->db, job_coll(r->job), "pg_busy");
+		evtimer_del(r->timer);
+		run_end(r);
+		return;
+	}
+	r->fetching = true;
+	uint64_t now = shadow_now_us();
+	arm(r, r->job->deadline_us > now ? r->job->deadline_us - now : 0);
+}
+
+static void run_start(struct shjob *job)
+{
+	struct shrun *r = calloc(1, sizeof(*r));
+
+	sh.inflight++;
+	if (!r || !(r->timer = evtimer_new(sh.base, timer_cb, r))) {
+		free(r);
+		shmetrics_skipped(job->db, job_coll(job), "out_of_memory");
+		shadow_job_free(job);
+		sh.inflight--;
+		return;
+	}
+	r->job = job;
+	bson_init(&r->filter);
+	TAILQ_INSERT_TAIL(&sh.runs, r, link);
+	if (!shexec_plan(r)) {
+		run_end(r);
+		return;
+	}
+	if (shadow_conf.calibrate) {
+		shexec_calibrate(r, sh.mongo);
+		run_end(r);
+		return;
+	}
+	fetch_next(r);
+}
+
+/* Start queued jobs while there is room; stale ones are shed.  Not
+ * re-entered: a run that ends at once asks for another pass instead. */
+static void pump(void)
+{
+	if (sh.pumping) {
+		sh.repump = true;
+		return;
+	}
+	sh.pumping = true;
+	do {
+		sh.repump = false;
+		pump_once();
+	} while (sh.repump);
+	sh.pumping = false;
+}
+
+static void pump_once(void)
+{
+	while (!sh.stopping && sh.inflight < shadow_conf.max_inflight) {
+		pthread_mutex_lock(&sh.mu);
+		struct shjob *job = TAILQ_FIRST(&sh.jobs);
+		if (job)
+			TAILQ_REMOVE(&sh.jobs, job, link);
+		pthread_mutex_unlock(&sh.mu);
+		if (!job)
+			return;
+		atomic_fetch_sub(&shadow_nqueued, 1);
+		if (shadow_now_us() >= job->deadline_us) {
+			shmetrics_shed(job->db, job_coll(job), "timeout");
+			shadow_job_free(job);
+			continue;
+		}
+		run_start(job);
+	}
+}
+
+static void intake_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	pump();
+}
+
+/* ---- Redis: the last mismatches per tenant ---- */
+
+static redisContext *redis(void)
+{
+	char host[256];
+	uint16_t port;
+	int db;
+	char err[128];
+	struct timeval tv = {0, REDIS_TIMEOUT_MS * 1000};
+
+	if (sh.rc && !sh.rc->err)
+		return sh.rc;
+	if (sh.rc)
+		redisFree(sh.rc);
+	sh.rc = NULL;
+	if (!sh.redis_url[0] || shadow_now_us() < sh.redis_retry_us ||
+	    !flags_redis_url_parse(sh.redis_url, host, sizeof(host), &port, &db, err, sizeof(err)))
+		return NULL;
+	sh.rc = redisConnectWithTimeout(host, port, tv);
+	if (!sh.rc || sh.rc->err || redisSetTimeout(sh.rc, tv) != REDIS_OK) {
+		if (sh.rc)
+			redisFree(sh.rc);
+		sh.rc = NULL;
+		sh.redis_retry_us = shadow_now_us() + REDIS_RETRY_MS * 1000u;
+		return NULL;
+	}
+	if (db) {
+		redisReply *rep = redisCommand(sh.rc, "SELECT %d", db);
+		freeReplyObject(rep);
+	}
+	return sh.rc;
+}
+
+void shadow_redis_push(const char *tenant, const char *line, size_t len)
+{
+	redisContext *rc;
+	char key[320];
+
+	if (!shadow_conf.redis_keep || !(rc = redis()))
+		return;
+	snprintf(key, sizeof(key), "tandem:mismatches:%s", tenant);
+	redisAppendCommand(rc, "LPUSH %s %b", key, line, len);
+	redisAppendCommand(rc, "LTRIM %s 0 %d", key, (int)shadow_conf.redis_keep - 1);
+	for (int i = 0; i < 2; i++) {
+		redisReply *rep = NULL;
+		if (redisGetReply(rc, (void **)&rep) != REDIS_OK) {
+			metrics_inc(METRIC_SHADOW_REDIS_ERRORS);
+			return;
+		}
+		freeReplyObject(rep);
+	}
+}
+
+/* ---- the thread ---- */
+
+static void *thread_main(void *arg)
+{
+	(void)arg;
+	event_base_loop(sh.base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return NULL;
+}
+
+static bool conf_from(const struct cfg *cfg, const struct mapping *mapping, char *err, size_t errlen)
+{
+	char why[256];
+
+	shadow_conf.max_inflight = (unsigned)cfg->sh_max_inflight;
+	shadow_conf.queue_max = (unsigned)cfg->sh_queue_max;
+	shadow_conf.timeout_us = (uint64_t)cfg->sh_timeout_ms * 1000u;
+	shadow_conf.max_rows = (size_t)cfg->sh_max_rows;
+	shadow_conf.log_values = cfg->sh_log_values;
+	shadow_conf.calibrate = cfg->sh_calibrate;
+	shadow_conf.strict_types = cfg->sh_strict_types;
+	shadow_conf.redis_keep = (unsigned)cfg->sh_redis_keep;
+	shadow_conf.mapping = mapping;
+	if (!shadow_caps_parse(cfg->sh_collections, &shadow_conf.caps, why, sizeof(why)))
+		return snprintf(err, errlen, "key 'shadow.collections': %s", why), false;
+	if (!shadow_ignore_parse(cfg->sh_ignore_paths, &shadow_conf.ignore, why, sizeof(why)))
+		return snprintf(err, errlen, "key 'shadow.ignore_paths': %s", why), false;
+	shadow_conf.limiter = mismatch_limiter_new((double)cfg->sh_log_rate, (double)cfg->sh_log_rate, 10000);
+	if (!shadow_conf.limiter)
+		return snprintf(err, errlen, "shadow: out of memory"), false;
+	return true;
+}
+
+bool shadow_start(const struct cfg *cfg, const struct mapping *mapping, char *err, size_t errlen)
+{
+	struct pgpool_opts po = {0};
+
+	if (!cfg->pg[0])
+		return true;
+	if (!conf_from(cfg, mapping, err, errlen))
+		return false;
+	pthread_mutex_init(&sh.mu, NULL);
+	TAILQ_INIT(&sh.jobs);
+	TAILQ_INIT(&sh.runs);
+	sh.redis_url = strdup(cfg->redis);
+	sh.mongo_uri = strdup(cfg->mongo_uri);
+	if (!sh.redis_url || !sh.mongo_uri || !(sh.base = event_base_new()) ||
+	    !(sh.intake = event_new(sh.base, -1, EV_PERSIST, intake_cb, NULL)))
+		return snprintf(err, errlen, "shadow: out of memory"), false;
+	po.batch_timeout_ms = (unsigned)cfg->sh_timeout_ms;
+	po.max_queued = shadow_conf.max_inflight * 4;
+	if (!(sh.pool = pgpool_new(sh.base, cfg->pg, (unsigned)cfg->sh_pool_size, &po, err, errlen)))
+		return false;
+	if (shadow_conf.calibrate) {
+		sh.mongo = mongoc_client_new(sh.mongo_uri);
+		if (!sh.mongo)
+			return snprintf(err, errlen, "key 'mongo_uri': not usable for shadow.calibrate"), false;
+		mongoc_client_set_appname(sh.mongo, "tandem-shadow-calibrate");
+	}
+	if (pthread_create(&sh.thread, NULL, thread_main, NULL) != 0)
+		return snprintf(err, errlen, "shadow: cannot start the thread"), false;
+	atomic_store(&shadow_on, true);
+	return true;
+}
+
+static void stop_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	event_base_loopbreak(sh.base);
+}
+
+void shadow_stop(void)
+{
+	struct shjob *job;
+
+	if (!atomic_load(&shadow_on))
+		return;
+	atomic_store(&shadow_on, false);
+	event_base_once(sh.base, -1, EV_TIMEOUT, stop_cb, NULL, NULL);
+	pthread_join(sh.thread, NULL);
+	sh.stopping = true;
+	pgpool_free(sh.pool);   /* SELECTs in flight are called back */
+	struct shrun *r;
+	while ((r = TAILQ_FIRST(&sh.runs)))
+		run_free(r);
+	while ((job = TAILQ_FIRST(&sh.jobs))) {
+		TAILQ_REMOVE(&sh.jobs, job, link);
+		shadow_job_free(job);
+	}
+	event_free(sh.intake);
+	event_base_free(sh.base);
+	if (sh.rc)
+		redisFree(sh.rc);
+	if (sh.mongo)
+		mongoc_client_destroy(sh.mongo);
+	free(sh.redis_url);
+	free(sh.mongo_uri);
+	shadow_caps_free(shadow_conf.caps);
+	shadow_ignore_free(shadow_conf.ignore);
+	mismatch_limiter_free(shadow_conf.limiter);
+}

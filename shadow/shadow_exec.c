@@ -1,0 +1,307 @@
+/*
+ * shadow_exec.c - one shadow read's logic (shadow.h): plan it, run it in C
+ * over the candidates PostgreSQL returned, build the reply MongoDB would
+ * have sent, compare, report.
+ *
+ *   find / count / distinct / estimatedDocumentCount   readexec.h
+ *   aggregate                                           aggregate.h ($lookup
+ *                                                       collections fetched too)
+ *   compare_replies (compare.h): numbers by value, field order ignored,
+ *   multisets without sort, ties as multisets with one, ignore paths
+ *   mismatch -> metrics by kind, one JSON line (rate-limited), Redis list
+ */
+#include "shadow_internal.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mongoc/mongoc.h>
+
+#include "compare.h"
+#include "log.h"
+#include "mismatch.h"
+#include "sample.h"
+#include "shmetrics.h"
+
+static const char *coll_name(const struct shrun *r)
+{
+	return r->ncolls ? r->colls[0] : "";
+}
+
+const struct mapping_collection *shexec_collection(const char *coll,
+						   struct mapping_collection *scratch)
+{
+	const struct mapping_collection *mc = mapping_find(shadow_conf.mapping, coll);
+
+	if (mc)
+		return mc;
+	mapping_default_collection(coll, scratch);
+	return scratch;
+}
+
+void shexec_free(struct shrun *r)
+{
+	if (r->timer)
+		event_free(r->timer);
+	if (r->have_plan)
+		readexec_plan_free(&r->plan);
+	bson_destroy(&r->filter);
+	for (size_t i = 0; i < SHADOW_MAX_COLLS; i++) {
+		for (size_t j = 0; j < r->sets[i].n; j++)
+			bson_destroy(r->sets[i].docs[j]);
+		free(r->sets[i].docs);
+	}
+	shadow_job_free(r->job);
+	free(r);
+}
+
+static bool skip(struct shrun *r, const char *reason)
+{
+	bson_iter_t it;
+	const char *coll = bson_iter_init(&it, &r->job->cmd) && bson_iter_next(&it) &&
+				   BSON_ITER_HOLDS_UTF8(&it) ? bson_iter_utf8(&it, NULL) : "";
+
+	shmetrics_skipped(r->job->db, coll, reason);
+	return false;
+}
+
+bool shexec_plan(struct shrun *r)
+{
+	bson_error_t err;
+	bson_iter_t it;
+
+	/* MongoDB's own error is compared too, but only for reads tandem could run. */
+	if (!readexec_plan(&r->job->cmd, r->job->db, &r->plan, &err))
+		return skip(r, "invalid_command");
+	r->have_plan = true;
+	if (r->plan.skip_reason != READEXEC_SKIP_NONE)
+		return skip(r, readexec_skip_str(r->plan.skip_reason));
+	if (bson_iter_init_find(&it, &r->job->reply, "ok") && !bson_iter_as_bool(&it))
+		return skip(r, "mongo_error");
+	r->colls[0] = r->plan.coll ? r->plan.coll : "";
+	r->ncolls = 1;
+	if (r->plan.kind != READEXEC_AGGREGATE) {
+		bson_concat(&r->filter, &r->plan.filter);
+		return true;
+	}
+	enum agg_status st = agg_check(&r->plan.pipeline, &r->agg, &err);
+	if (st == AGG_UNSUPPORTED)
+		return skip(r, r->agg.reason[0] ? r->agg.reason : "aggregate");
+	if (st != AGG_OK)
+		return skip(r, "invalid_pipeline");
+	if (r->agg.unordered_arrays)
+		return skip(r, "unordered_arrays");
+	bson_destroy(&r->filter);
+	if (!agg_pushdown(&r->plan.pipeline, &r->filter))
+		bson_init(&r->filter);
+	for (size_t i = 0; i < r->agg.nlookups && r->ncolls < SHADOW_MAX_COLLS; i++)
+		r->colls[r->ncolls++] = r->agg.lookups[i];
+	return true;
+}
+
+/* readexec's find reply always says cursor id 0; MongoDB's id is non-zero
+ * when results remain after the first batch: say so too (any id). */
+static void cursor_reply(const struct readexec_plan *plan, const bson_t *docs, bson_t *reply)
+{
+	bson_t first, cursor, fixed;
+	bson_iter_t it, c;
+
+	readexec_reply_find(plan, docs, &first);
+	uint32_t total = bson_count_keys(docs), batch = 0;
+	if (bson_iter_init_find(&it, &first, "cursor") && bson_iter_recurse(&it, &c) &&
+	    bson_iter_find(&c, "firstBatch") && BSON_ITER_HOLDS_ARRAY(&c)) {
+		bson_iter_t b;
+		if (bson_iter_recurse(&c, &b))
+			while (bson_iter_next(&b))
+				batch++;
+	}
+	if (batch >= total || !bson_iter_init(&it, &first)) {
+		bson_destroy(reply);
+		*reply = first;
+		return;
+	}
+	bson_init(&fixed);
+	while (bson_iter_next(&it)) {
+		if (strcmp(bson_iter_key(&it), "cursor") || !bson_iter_recurse(&it, &c)) {
+			bson_append_iter(&fixed, NULL, 0, &it);
+			continue;
+		}
+		BSON_APPEND_DOCUMENT_BEGIN(&fixed, "cursor", &cursor);
+		while (bson_iter_next(&c)) {
+			if (!strcmp(bson_iter_key(&c), "id"))
+				BSON_APPEND_INT64(&cursor, "id", 1);
+			else
+				bson_append_iter(&cursor, NULL, 0, &c);
+		}
+		bson_append_document_end(&fixed, &cursor);
+	}
+	bson_destroy(&first);
+	bson_destroy(reply);
+	*reply = fixed;
+}
+
+/* The reply MongoDB would have sent, computed from the fetched sets. */
+static bool pg_reply(struct shrun *r, bson_t *reply)
+{
+	struct readexec_limits lim = readexec_default_limits();
+	bson_t out = BSON_INITIALIZER;
+	bson_error_t err;
+	int64_t n = 0;
+	bool ok = true;
+	struct shset *s = &r->sets[0];
+
+	lim.max_docs = shadow_conf.max_rows;
+	switch (r->plan.kind) {
+	case READEXEC_FIND:
+		ok = readexec_find(&r->plan, s->docs, s->n, &lim, &out, &err);
+		if (ok)
+			cursor_reply(&r->plan, &out, reply);
+		break;
+	case READEXEC_COUNT:
+	case READEXEC_ESTIMATED_COUNT:
+	case READEXEC_COLLSTATS_COUNT:
+		ok = readexec_count(&r->plan, s->docs, s->n, &lim, &n, &err);
+		if (ok && r->plan.kind == READEXEC_COLLSTATS_COUNT)
+			readexec_reply_collstats_count(&r->plan, n, reply);
+		else if (ok)
+			readexec_reply_count(n, reply);
+		break;
+	case READEXEC_DISTINCT:
+		ok = readexec_distinct(&r->plan, s->docs, s->n, &lim, &out, &err);
+		if (ok)
+			readexec_reply_distinct(&out, reply);
+		break;
+	case READEXEC_AGGREGATE: {
+		struct agg_input in[SHADOW_MAX_COLLS];
+		struct agg_limits al = {shadow_conf.max_rows, 0};
+		for (size_t i = 0; i < r->ncolls; i++)
+			in[i] = (struct agg_input){r->colls[i], r->sets[i].docs, r->sets[i].n};
+		uint32_t *ties = NULL;
+		enum agg_status st = agg_run(&r->plan.pipeline, in, r->ncolls, &al, &out, &ties, &err);
+		free(ties);
+		if (st == AGG_UNSUPPORTED) {   /* err.message is a stable reason code */
+			bson_destroy(&out);
+			return skip(r, err.message[0] ? err.message : "aggregate");
+		}
+		ok = st == AGG_OK;
+		if (ok)
+			cursor_reply(&r->plan, &out, reply);
+		break;
+	}
+	}
+	if (!ok)
+		readexec_reply_error(&err, reply);
+	bson_destroy(&out);
+	return true;
+}
+
+static int key_cmp(const bson_t *a, const bson_t *b, void *arg)
+{
+	return sortspec_cmp(arg, a, b);
+}
+
+static void report(struct shrun *r, const struct compare_result *res, const char *event)
+{
+	struct shjob *j = r->job;
+	uint64_t suppressed = 0;
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	const char *kind = res->n_diffs ? compare_kind_to_str(res->diffs[0].kind) : "changed";
+	shmetrics_mismatch(j->db, coll_name(r), kind, j->mongo_ms, r->pg_ms);
+	if (!mismatch_limiter_take(shadow_conf.limiter, j->db, now_ms, &suppressed))
+		return;
+	char rid[48];   /* connection id : the client's requestID */
+	snprintf(rid, sizeof(rid), "%llu:%d", (unsigned long long)j->conn, (int)j->request_id);
+	bool is_agg = r->plan.kind == READEXEC_AGGREGATE;
+	struct mismatch_event ev = {
+		.ts_ms = now_ms, .tenant = j->db, .db = j->db, .coll = coll_name(r), .op = j->op,
+		.request_id = rid, .query = is_agg ? &r->plan.pipeline : &r->plan.filter,
+		.query_is_array = is_agg, .mongo_ms = j->mongo_ms, .pg_ms = r->pg_ms,
+		.suppressed = suppressed, .full_values = shadow_conf.log_values,
+	};
+	size_t len;
+	char *line = mismatch_line(&ev, res, &len);
+	if (!line)
+		return;
+	if (strcmp(event, "shadow_mismatch") != 0) {
+		/* calibration: the same line under its own event name, so that
+		 * alerting on shadow_mismatch does not fire on MongoDB's noise */
+		char *p = strstr(line, "\"shadow_mismatch\"");
+		if (p) {
+			char *renamed = bson_strdup_printf("%.*s\"%s\"%s", (int)(p - line), line, event,
+							   p + strlen("\"shadow_mismatch\""));
+			bson_free(line);
+			line = renamed;
+			len = strlen(line);
+		}
+	}
+	log_line_raw(LOG_WARN, line, len);
+	shadow_redis_push(j->db, line, len);
+	bson_free(line);
+}
+
+/* Compare MongoDB's reply with other (PostgreSQL's, or MongoDB's again). */
+static void compare_and_report(struct shrun *r, const bson_t *other, const char *event)
+{
+	const char *ignore[SHADOW_IGNORE_MAX];
+	struct compare_opts o = {0};
+	struct compare_result res = {0};
+	char err[256];
+	bool equal = false;
+
+	o.strict_types = shadow_conf.strict_types;
+	o.ignore = ignore;
+	o.n_ignore = shadow_ignore_for(shadow_conf.ignore, coll_name(r), ignore, SHADOW_IGNORE_MAX);
+	if (r->plan.sortc) {
+		o.key_cmp = key_cmp;
+		o.key_arg = r->plan.sortc;
+		o.tail_ties_loose = true;
+	}
+	if (!compare_replies(r->job->op, &r->job->reply, other, &o, &res, &equal, err, sizeof(err))) {
+		shmetrics_skipped(r->job->db, coll_name(r), "unreadable_reply");
+	} else if (equal) {
+		shmetrics_match(r->job->db, coll_name(r), r->job->mongo_ms, r->pg_ms);
+	} else {
+		report(r, &res, event);
+	}
+	compare_result_free(&res);
+}
+
+void shexec_finish(struct shrun *r)
+{
+	bson_t reply;
+
+	bson_init(&reply);
+	if (pg_reply(r, &reply))
+		compare_and_report(r, &reply, "shadow_mismatch");
+	bson_destroy(&reply);
+}
+
+/* The command as sent, without what belongs to the client's session. */
+static void strip_session(const bson_t *cmd, bson_t *out)
+{
+	bson_init(out);
+	bson_copy_to_excluding_noinit(cmd, out, "lsid", "txnNumber", "$clusterTime", "$readPreference",
+				      "autocommit", "startTransaction", "readConcern", NULL);
+}
+
+void shexec_calibrate(struct shrun *r, void *mongo_client)
+{
+	bson_t cmd, reply;
+	bson_error_t err;
+	uint64_t t0 = shadow_now_us();
+
+	strip_session(&r->job->cmd, &cmd);
+	if (!mongoc_client_command_simple(mongo_client, r->job->db, &cmd, NULL, &reply, &err) &&
+	    bson_empty(&reply)) {
+		shmetrics_skipped(r->job->db, coll_name(r), "calibrate_mongo_error");
+	} else {
+		r->pg_ms = (double)(shadow_now_us() - t0) / 1000.0;
+		compare_and_report(r, &reply, "shadow_calibration_mismatch");
+	}
+	bson_destroy(&reply);
+	bson_destroy(&cmd);
+}

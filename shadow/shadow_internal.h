@@ -1,0 +1,97 @@
+/*
+ * shadow_internal.h - what shadow_capture.c, shadow.c and shadow_exec.c
+ * share; not an API.
+ */
+#ifndef TANDEM_SHADOW_INTERNAL_H
+#define TANDEM_SHADOW_INTERNAL_H
+
+#include "shadow.h"
+
+#include <stdatomic.h>
+#include <sys/queue.h>
+
+#include <bson/bson.h>
+#include <event2/event.h>
+
+#include "aggregate.h"
+#include "mapping.h"
+#include "readexec.h"
+
+#define SHADOW_MAX_COLLS (1 + AGG_MAX_LOOKUPS)
+
+/* A sampled read and MongoDB's answer. */
+struct shjob {
+	bson_t cmd;               /* body without $db, sequences merged */
+	bson_t reply;
+	char db[128];
+	char op[64];              /* the command name */
+	uint64_t conn;
+	int32_t request_id;       /* the client's requestID */
+	uint64_t dw_seq;          /* dual-write jobs submitted before the reply */
+	double mongo_ms;
+	uint64_t deadline_us;     /* monotonic */
+	TAILQ_ENTRY(shjob) link;
+};
+
+/* One set of decoded documents (a collection's candidates). */
+struct shset {
+	bson_t **docs;
+	size_t n, cap;
+};
+
+/* A job being run. */
+struct shrun {
+	struct shjob *job;
+	struct readexec_plan plan;
+	bool have_plan;
+	bson_t filter;            /* pushed down for the main collection (owned) */
+	struct agg_info agg;
+	const char *colls[SHADOW_MAX_COLLS]; /* [0] main; then $lookup's */
+	size_t ncolls, next;
+	struct shset sets[SHADOW_MAX_COLLS];
+	struct event *timer;      /* deadline, and polling for the dual-write lag */
+	bool fetching;            /* a SELECT is in flight */
+	bool dead;                /* shed while its SELECT was in flight */
+	uint64_t pg_start_us;
+	double pg_ms;
+	TAILQ_ENTRY(shrun) link;
+};
+
+/* What the shadow thread was configured with. */
+struct shconf {
+	unsigned max_inflight, queue_max;
+	uint64_t timeout_us;
+	size_t max_rows;
+	bool log_values, calibrate, strict_types;
+	unsigned redis_keep;
+	const struct mapping *mapping;
+	struct shadow_caps *caps;
+	struct shadow_ignore *ignore;
+	struct mismatch_limiter *limiter;
+};
+
+extern struct shconf shadow_conf;
+extern atomic_bool shadow_on;
+extern _Atomic unsigned shadow_nqueued;
+
+uint64_t shadow_now_us(void);
+/* Hand a job to the shadow thread (worker side). */
+void shadow_submit(struct shjob *job);
+
+/* ---- shadow_exec.c ---- */
+/* Plan r's read; false: skipped (counted here). */
+bool shexec_plan(struct shrun *r);
+/* Every set is fetched: run the read, compare, report. */
+void shexec_finish(struct shrun *r);
+/* calibrate: run the read on MongoDB again and compare. */
+void shexec_calibrate(struct shrun *r, void *mongo_client);
+void shexec_free(struct shrun *r);
+/* The collection's storage (mapped or default, in *scratch). */
+const struct mapping_collection *shexec_collection(const char *coll,
+						   struct mapping_collection *scratch);
+
+/* ---- shadow.c ---- */
+/* LPUSH + LTRIM tandem:mismatches:<tenant> (best effort, counted). */
+void shadow_redis_push(const char *tenant, const char *line, size_t len);
+
+#endif
