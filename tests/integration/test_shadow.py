@@ -390,3 +390,32 @@ def test_postgres_down_or_frozen_clients_unaffected_shed_counted(start_tandem, u
 		assert shed > 0
 	finally:
 		own.stop()
+
+
+def test_calibration_compares_mongodb_with_itself(start_tandem, upstream, pg, redis, dbname):
+	"""shadow.calibrate: the sampled reads run on MongoDB a second time; with
+	no concurrent writes that is all matches (the noise floor is zero)."""
+	t = dw.start_mode(start_tandem, upstream.uri, "dual_write", pg.dsn, redis.url,
+		shadow=dict(SHADOW_CFG, calibrate=True), defaults={"write_mode": "dual_write", "shadow_pct": "100"})
+	c = pymongo.MongoClient(t.uri)[dbname].things
+	c.insert_many(_docs(100, 3))
+	rnd = random.Random(5)
+	for _ in range(200):
+		_read_shapes(c, rnd)
+	m = wait_shadow_idle(t)
+	assert total(m, "tandem_shadow_mismatches_total") == 0
+	assert total(m, "tandem_shadow_matches_total") >= 150
+	assert not mismatch_lines(t)
+
+
+def test_values_are_logged_only_when_configured(start_tandem, upstream, pg, redis, dbname):
+	t = dw.start_mode(start_tandem, upstream.uri, "dual_write", pg.dsn, redis.url,
+		shadow=dict(SHADOW_CFG, log_values=True), defaults={"write_mode": "dual_write", "shadow_pct": "100"})
+	c = pymongo.MongoClient(t.uri)[dbname].vals
+	c.insert_one({"_id": 1, "secret": "s3cr3t-value"})
+	dw.wait_applied(t)
+	pymongo.MongoClient(upstream.uri)[dbname].vals.update_one({"_id": 1}, {"$set": {"secret": "other-value"}})
+	c.find_one({"_id": 1})
+	line = _last_mismatch(t, 0)
+	text = json.dumps(line)
+	assert "s3cr3t-value" in text and "other-value" in text, line
