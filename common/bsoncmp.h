@@ -40,4 +40,8 @@ int bsoncmp_doc(const bson_t *a, const bson_t *b);
  * bsoncmp_value == 0 (so 1 == 1.0 == NumberLong(1), {a:1,b:2} != {b:2,a:1}). */
 bool bsoncmp_equal(const bson_value_t *a, const bson_value_t *b);
 
+/* MongoDB's $type name of t ("double", "string", "object", "objectId",
+ * "int", "long", "decimal", ...); NULL for EOD and unknown codes. */
+const char *bsoncmp_type_name(bson_type_t t);
+
 #endif

@@ -14,6 +14,7 @@
  * (compare_hash.c), so a group costs O(n log n) comparisons, not O(n^2).
  */
 #include "compare_internal.h"
+#include "bsoncmp.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,30 +53,9 @@ const char *compare_kind_to_str(enum compare_kind k)
 
 const char *compare_type_name(bson_type_t t)
 {
-	switch (t) {
-	case BSON_TYPE_DOUBLE: return "double";
-	case BSON_TYPE_UTF8: return "string";
-	case BSON_TYPE_DOCUMENT: return "object";
-	case BSON_TYPE_ARRAY: return "array";
-	case BSON_TYPE_BINARY: return "binData";
-	case BSON_TYPE_UNDEFINED: return "undefined";
-	case BSON_TYPE_OID: return "objectId";
-	case BSON_TYPE_BOOL: return "bool";
-	case BSON_TYPE_DATE_TIME: return "date";
-	case BSON_TYPE_NULL: return "null";
-	case BSON_TYPE_REGEX: return "regex";
-	case BSON_TYPE_DBPOINTER: return "dbPointer";
-	case BSON_TYPE_CODE: return "javascript";
-	case BSON_TYPE_SYMBOL: return "symbol";
-	case BSON_TYPE_CODEWSCOPE: return "javascriptWithScope";
-	case BSON_TYPE_INT32: return "int";
-	case BSON_TYPE_TIMESTAMP: return "timestamp";
-	case BSON_TYPE_INT64: return "long";
-	case BSON_TYPE_DECIMAL128: return "decimal";
-	case BSON_TYPE_MINKEY: return "minKey";
-	case BSON_TYPE_MAXKEY: return "maxKey";
-	default: return "unknown";
-	}
+	const char *n = bsoncmp_type_name(t);
+
+	return n ? n : "unknown";
 }
 
 const char *compare_diff_path(const struct compare_diff *d, bool redact, char *buf, size_t cap)

@@ -13,6 +13,7 @@
  * redis://127.0.0.1:6379.  Exit 0, 1 when Redis fails, 2 on bad usage.
  */
 #include "ctl_flags.h"
+#include "ctl_redis.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -65,36 +66,6 @@ static bool ctl_flags_parse_args(int argc, char **argv, struct ctl_flags_opts *o
 	return o->tenant && npos == (is_mode ? 3 : 2);
 }
 
-static redisContext *ctl_flags_connect(const char *url)
-{
-	char host[256], err[512];
-	uint16_t port;
-	int db;
-
-	if (!flags_redis_url_parse(url, host, sizeof(host), &port, &db, err, sizeof(err))) {
-		fprintf(stderr, "tandemctl: %s\n", err);
-		return NULL;
-	}
-	struct timeval tv = {2, 0};
-	redisContext *c = redisConnectWithTimeout(host, port, tv);
-	if (!c || c->err) {
-		fprintf(stderr, "tandemctl: cannot reach Redis at %s: %s\n", url, c ? c->errstr : "no memory");
-		if (c)
-			redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, tv);
-	redisReply *r = db ? redisCommand(c, "SELECT %d", db) : NULL;
-	bool ok = !db || (r && r->type == REDIS_REPLY_STATUS);
-	if (r)
-		freeReplyObject(r);
-	if (!ok) {
-		fprintf(stderr, "tandemctl: Redis at %s refused SELECT %d\n", url, db);
-		redisFree(c);
-		return NULL;
-	}
-	return c;
-}
 
 /* HGETALL key into layer; invalid values are reported on stdout. */
 static bool ctl_flags_read_layer(redisContext *c, const char *key, struct flags_layer *layer)
@@ -219,7 +190,7 @@ int ctl_flags(int argc, char **argv)
 	}
 	int rc = CTL_FLAGS_EXIT_USAGE;
 	if (ctl_flags_config(&o, &cfg, &base, &base_src)) {
-		redisContext *c = ctl_flags_connect(o.redis);
+		redisContext *c = ctl_redis_connect(o.redis, NULL);
 		rc = CTL_FLAGS_EXIT_REDIS;
 		if (c) {
 			rc = o.mode ? ctl_flags_set_mode(c, o.tenant, o.mode) : 0;

@@ -13,6 +13,7 @@
  * mismatch is kept), 1 when Redis is unreachable or fails, 2 on bad usage.
  */
 #include "ctl_mismatches.h"
+#include "ctl_redis.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -107,34 +108,10 @@ static bool ctl_mm_redis_url(struct ctl_mm_opts *o, struct cfg *cfg)
 /* Connect and SELECT; NULL (message printed, *rc set) on failure. */
 static redisContext *ctl_mm_connect(const char *url, int *rc)
 {
-	char host[256], err[512];
-	uint16_t port;
-	int db;
+	bool bad_url;
+	redisContext *c = ctl_redis_connect(url, &bad_url);
 
-	*rc = CTL_MM_EXIT_USAGE;
-	if (!flags_redis_url_parse(url, host, sizeof(host), &port, &db, err, sizeof(err))) {
-		fprintf(stderr, "tandemctl: %s\n", err);
-		return NULL;
-	}
-	*rc = CTL_MM_EXIT_REDIS;
-	struct timeval tv = {2, 0};
-	redisContext *c = redisConnectWithTimeout(host, port, tv);
-	if (!c || c->err) {
-		fprintf(stderr, "tandemctl: cannot reach Redis at %s: %s\n", url, c ? c->errstr : "no memory");
-		if (c)
-			redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, tv);
-	redisReply *r = db ? redisCommand(c, "SELECT %d", db) : NULL;
-	bool ok = !db || (r && r->type == REDIS_REPLY_STATUS);
-	if (r)
-		freeReplyObject(r);
-	if (!ok) {
-		fprintf(stderr, "tandemctl: Redis at %s refused SELECT %d\n", url, db);
-		redisFree(c);
-		return NULL;
-	}
+	*rc = bad_url ? CTL_MM_EXIT_USAGE : CTL_MM_EXIT_REDIS;
 	return c;
 }
 
