@@ -22,6 +22,7 @@
 
 #include "cfg.h"
 #include "dualwrite.h"
+#include "dwcapture.h"
 #include "flags.h"
 #include "log.h"
 #include "metrics.h"
@@ -285,6 +286,15 @@ static void run_start(struct shjob *job)
 	r->job = job;
 	bson_init(&r->filter);
 	TAILQ_INSERT_TAIL(&sh.runs, r, link);
+	bson_destroy(&job->reply);
+	if (!dwcapture_reply_body(job->raw, job->raw_len, &job->reply)) {
+		bson_init(&job->reply);
+		shmetrics_skipped(job->db, job_coll(job), "unreadable_reply");
+		run_end(r);
+		return;
+	}
+	free(job->raw);
+	job->raw = NULL;
 	if (!shexec_plan(r)) {
 		run_end(r);
 		return;

@@ -4,7 +4,10 @@
  * it with MongoDB's reply once the reply has gone to the client.
  *
  * Cost for a read that is not sampled: the command-name check, one flag
- * lookup (no Redis round trip) and one random draw.
+ * lookup (no Redis round trip) and one random draw.  A sampled read costs
+ * a copy of the command and one memcpy of the reply; parsing and
+ * validating the reply is the shadow thread's work.  When the queue is
+ * full the read is shed before anything is copied but the command.
  */
 #include "shadow_internal.h"
 
@@ -59,6 +62,13 @@ struct shjob *shadow_capture_request(uint64_t conn, const struct msg_info *info,
 		free(job);
 		return NULL;
 	}
+	if (atomic_load(&shadow_nqueued) >= shadow_conf.queue_max) {
+		shmetrics_read(info->db, coll_of(&job->cmd));
+		shmetrics_shed(info->db, coll_of(&job->cmd), "queue_full");
+		bson_destroy(&job->cmd);
+		free(job);
+		return NULL;
+	}
 	bson_init(&job->reply);
 	job->conn = conn;
 	job->request_id = info->header.request_id;
@@ -73,20 +83,19 @@ void shadow_job_free(struct shjob *job)
 		return;
 	bson_destroy(&job->cmd);
 	bson_destroy(&job->reply);
+	free(job->raw);
 	free(job);
 }
 
 bool shadow_capture_keep(struct shjob *job, const uint8_t *msg, size_t len, uint64_t mongo_us)
 {
-	const char *coll = coll_of(&job->cmd);
-
-	shmetrics_read(job->db, coll);
-	bson_destroy(&job->reply);
-	if (!dwcapture_reply_body(msg, len, &job->reply)) {
-		bson_init(&job->reply);
-		shmetrics_skipped(job->db, coll, "unreadable_reply");
+	shmetrics_read(job->db, coll_of(&job->cmd));
+	if (!(job->raw = malloc(len))) {
+		shmetrics_skipped(job->db, coll_of(&job->cmd), "out_of_memory");
 		return false;
 	}
+	memcpy(job->raw, msg, len);
+	job->raw_len = len;
 	job->mongo_ms = (double)mongo_us / 1000.0;
 	return true;
 }

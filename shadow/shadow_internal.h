@@ -22,7 +22,9 @@
 /* A sampled read and MongoDB's answer. */
 struct shjob {
 	bson_t cmd;               /* body without $db, sequences merged */
-	bson_t reply;
+	bson_t reply;             /* parsed from raw on the shadow thread */
+	uint8_t *raw;             /* MongoDB's reply message as received */
+	size_t raw_len;
 	char db[128];
 	char op[64];              /* the command name */
 	uint64_t conn;
