@@ -183,9 +183,8 @@ static void select_done(const struct pgpool_result *res, void *arg)
 		(void)run_stmts(u, true);
 		return;
 	}
-	s->run.rows = res->rows;
+	s->run.rows = res->rows;      /* run_stmts clears it: u and s may be gone after */
 	(void)run_stmts(u, true);
-	s->run.rows = NULL;
 }
 
 bool dwserve_select(struct dwunit *u, const bson_t *filter)
@@ -453,17 +452,21 @@ static enum dwop_step run_stmts(struct dwunit *u, bool async)
 		}
 		u->serve_stmt = r->i;
 		enum dwop_step st = stmt_step(u, s, &cmd);
-		if (st == DWOP_WAIT)
+		if (st == DWOP_WAIT) {
+			r->rows = NULL;        /* valid during its callback only */
 			return DWOP_WAIT;
+		}
 		if (st == DWOP_FAILED || u->failed)
 			break;
 		more = next_stmt(s);
 	}
+	r->rows = NULL;
 	if (!u->failed)
 		dwserve_build_reply(s, u);
+	enum dwop_step ret = u->failed ? DWOP_FAILED : DWOP_DONE;
 	if (async)
-		dwunit_resume(u);
-	return u->failed ? DWOP_FAILED : DWOP_DONE;
+		dwunit_resume(u);      /* may finish the unit: u and s are freed */
+	return ret;
 }
 
 enum dwop_step dwserve_start(struct dwunit *u)
