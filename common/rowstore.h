@@ -8,7 +8,7 @@
  *   rowstore_delete  _id  -> DELETE child/junction rows, then the row
  *   rowstore_select  filter -> one SELECT: every stored document of the
  *                            tenant that MAY match (superset), one row per
- *                            document, ordered by the primary key
+ *                            document, in insertion order (seq)
  *   rowstore_decode  one result row of that SELECT -> the original BSON,
  *                            byte for byte
  *
@@ -52,9 +52,11 @@ bool rowstore_delete(const struct mapping_collection *mc, const char *tenant,
 	__attribute__((warn_unused_result));
 
 /* Exactly one SELECT (appended to out) returning every stored document of
- * tenant that may match filter (NULL: all).  Pushed down: {_id: v},
- * {_id: {$eq: v}}, {_id: {$in: [...]}}; anything else: all of the tenant's
- * rows.  Result columns: rowstore_decode's layout. */
+ * tenant that may match filter (NULL: all).  Pushed down as a superset
+ * (rowstore_where*.c): _id equality / $in, and top-level equality, range
+ * and $in conditions on typed columns and on the jsonb document / extras
+ * (docs/storage.md); anything else reads all of the tenant's rows.
+ * Result columns: rowstore_decode's layout. */
 bool rowstore_select(const struct mapping_collection *mc, const char *tenant, const bson_t *filter,
 		     struct sqllist *out, bson_error_t *err) __attribute__((warn_unused_result));
 

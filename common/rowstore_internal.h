@@ -6,6 +6,7 @@
  *   rowstore_id.c      _id -> id column text, legacy_id
  *   rowstore_put.c     rowstore_put / rowstore_delete (SQL text)
  *   rowstore_select.c  rowstore_select
+ *   rowstore_where*.c  the WHERE it pushes down (superset of the filter)
  *   rowstore_decode.c  rowstore_decode
  */
 #ifndef TANDEM_ROWSTORE_INTERNAL_H

@@ -15,15 +15,10 @@
  * values whose MongoDB equality the key preserves are pushed down (not
  * documents, arrays, regexes, symbols, NaN or non-integral numbers).
  *
- * Default table, no _id condition: the first top-level string equality
- * {f: "s"} (or {f: {$eq: "s"}}) becomes
- *   t."doc" @> {"f": "s"} OR t."doc" @> {"f": ["s"]}
- * (a string, or an array holding it: what MongoDB's equality matches; the
- * GIN index serves both).  Not for keys with '.', '$' or a leading '~',
- * nor strings that are not plain JSON in the stored form (over 1 KiB, NUL,
- * invalid UTF-8).  A BSON symbol equal to s is missed (deprecated type).
- * Any other filter reads all of the tenant's rows: always a superset; the
- * caller matches exactly.
+ * Other conditions (typed columns of mapped tables; string and bool
+ * equality in the default table's jsonb): rowstore_where.c, ANDed after the
+ * id condition.  Always a superset of what the filter matches; the caller
+ * matches exactly.
  */
 #include "rowstore_internal.h"
 
@@ -32,7 +27,7 @@
 #include <string.h>
 
 #include "ddl.h"
-#include "log.h"
+#include "rowstore_where.h"
 
 int rowstore_select_ncols(const struct mapping_collection *mc)
 {
@@ -141,51 +136,6 @@ static void filter_keys(const struct mapping_collection *mc, const bson_t *filte
 	keys_of_cond(mc, k, &found);
 }
 
-#define PUSH_STRING_MAX 1024
-
-/* key and value fit the stored JSON unchanged. */
-static bool plain_json_text(const char *s, uint32_t len)
-{
-	return len > 0 && len <= PUSH_STRING_MAX && bson_utf8_validate(s, len, false);
-}
-
-/* The first top-level {f: "s"} / {f: {$eq: "s"}} of filter as the two
- * containment documents, or false. */
-static bool string_equality(const bson_t *filter, char **scalar, char **array)
-{
-	bson_iter_t it, op;
-	char k[2 * PUSH_STRING_MAX * 6 + 8], v[2 * PUSH_STRING_MAX * 6 + 8];
-
-	if (!filter || !bson_iter_init(&it, filter))
-		return false;
-	while (bson_iter_next(&it)) {
-		const char *key = bson_iter_key(&it);
-		const bson_iter_t *val = &it;
-		if (key[0] == '$' || key[0] == '~' || strchr(key, '.') ||
-		    !plain_json_text(key, (uint32_t)strlen(key)))
-			continue;
-		if (BSON_ITER_HOLDS_DOCUMENT(&it) && bson_iter_recurse(&it, &op) && bson_iter_next(&op) &&
-		    !strcmp(bson_iter_key(&op), "$eq")) {
-			bson_iter_t more = op;
-			if (bson_iter_next(&more))
-				continue;
-			val = &op;
-		}
-		if (!BSON_ITER_HOLDS_UTF8(val))
-			continue;
-		uint32_t len;
-		const char *s = bson_iter_utf8(val, &len);
-		if (!plain_json_text(s, len))
-			continue;
-		log_json_escape(k, sizeof k, key, strlen(key));
-		log_json_escape(v, sizeof v, s, len);
-		*scalar = bson_strdup_printf("{\"%s\": \"%s\"}", k, v);
-		*array = bson_strdup_printf("{\"%s\": [\"%s\"]}", k, v);
-		return true;
-	}
-	return false;
-}
-
 static void put_child_agg(FILE *f, const struct mapping_collection *mc, const struct mapping_child *ch)
 {
 	fputs(", (SELECT array_agg(ARRAY[", f);
@@ -235,13 +185,11 @@ bool rowstore_select(const struct mapping_collection *mc, const char *tenant, co
 		     struct sqllist *out, bson_error_t *err)
 {
 	struct keys k;
-	char *sql = NULL, *arr = NULL;
+	struct params p = { 0 };
+	char *sql = NULL;
 	size_t len = 0;
 	FILE *f = open_memstream(&sql, &len);
 	const char *kt = rs_id_sql_type(mc->is_default ? MAPPING_ID_ANY : mc->id_kind);
-	const char *params[3] = { tenant, NULL, NULL };
-	char *scalar = NULL, *array = NULL;
-	int nparams = 1;
 	bool ok;
 
 	if (!f) {
@@ -255,29 +203,23 @@ bool rowstore_select(const struct mapping_collection *mc, const char *tenant, co
 	fputs(" t WHERE t.", f);
 	ddl_put_ident(f, mc->tenant_column);
 	fputs(" = $1::text", f);
+	rs_param_dup(&p, tenant);
 	if (!k.all && k.n == 1) {
 		fprintf(f, " AND t.\"id\" = $2::%s", kt);
-		params[1] = k.v[0];
-		nparams = 2;
+		rs_param_dup(&p, k.v[0]);
 	} else if (!k.all) {
 		fprintf(f, " AND t.\"id\" = ANY($2::%s[])", kt);
-		params[1] = arr = rs_pgarray_format((const char *const *)k.v, k.n);
-		nparams = 2;
-	} else if (mc->is_default && string_equality(filter, &scalar, &array)) {
-		fputs(" AND (t.\"doc\" @> $2::jsonb OR t.\"doc\" @> $3::jsonb)", f);
-		params[1] = scalar;
-		params[2] = array;
-		nparams = 3;
+		char *arr = rs_pgarray_format((const char *const *)k.v, k.n);
+		p.oom |= !arr;
+		rs_param_take(&p, arr);
 	}
+	rs_where_put(mc, filter, f, &p);
 	fputs(" ORDER BY t.\"seq\"", f);
-	ok = fclose(f) == 0 && sql && (nparams == 1 || params[1]) &&
-	     sqllist_add(out, sql, nparams, params);
+	ok = fclose(f) == 0 && sql && !p.oom && sqllist_add(out, sql, p.n, (const char *const *)p.v);
 	if (!ok)
 		RS_ERR(err, ROWSTORE_ERR_NOMEM, "out of memory");
 	free(sql);
-	free(arr);
-	bson_free(scalar);
-	bson_free(array);
+	rs_params_free(&p);
 	keys_free(&k);
 	return ok;
 }

@@ -34,7 +34,8 @@ static int usage(FILE *out, int rc)
 	fprintf(out, "usage: tandemctl dump --pg CONNINFO [--mapping FILE] --tenant T --collection C "
 		     "[--filter JSON]\n"
 		     "  prints the tenant's stored documents as canonical Extended JSON, one per line,\n"
-		     "  ordered by id (--filter: only documents that may match; _id is pushed down)\n");
+		     "  in insertion order (--filter: only documents that may match: the filter is\n"
+		     "  pushed down to SQL as a superset, see docs/storage.md)\n");
 	return rc;
 }
 

@@ -329,3 +329,209 @@ def test_rowstore_every_column_type_on_postgres(tandemctl, db, tmp_path):
 		assert int(out.stdout.strip()) > len(docs) // 2, out
 		subprocess.run(["psql", "-X", "-q", db, "-c", "DROP TABLE things CASCADE; DROP TABLE things_kids, "
 				"things_refs_t, things_refs_i, things_refs_o"], capture_output=True, timeout=60)
+
+
+# ---- filter push-down: the SQL never drops a document match.h matches -------
+
+PUSH_MAPPING = """version: 1
+collections:
+  pd:
+    id: any
+    columns:
+      c_int4: {type: int4}
+      c_int8: {type: int8}
+      c_f8: {type: float8}
+      c_num: {type: numeric}
+      c_money: {type: 'numeric(12,2)', source: n.money}
+      c_text: {type: text}
+      c_bool: {type: bool, default: true}
+      c_ts: {type: timestamptz}
+      c_uuid: {type: uuid}
+      c_def: {type: int8, default: 7}
+    children:
+      kids: {columns: {k: {type: int8}}}
+    junctions:
+      refs: {type: text}
+"""
+PUSH_OIDS = ['{"$oid": "507f1f77bcf86cd799439011"}', '{"$oid": "507f1f77bcf86cd799439012"}']
+
+
+def _j(s):
+	return json_util.dumps(s)
+
+
+PUSH_SCALARS = (
+	['{"$numberInt": "%d"}' % k for k in (-2, 0, 1, 2, 3, 2147483647)]
+	+ ['{"$numberLong": "%d"}' % k for k in (-2, 0, 2, 3, 2 ** 53 + 1, 2 ** 63 - 1, -2 ** 63)]
+	+ ['{"$numberDouble": "%s"}' % d for d in ("2.0", "2.5", "-0.0", "0.0", "1e300", "NaN", "Infinity",
+						   "-Infinity", "0.1", "9007199254740992.0", "9.3e18", "5e-324",
+						   "-2.5", "3.0000000000000004")]
+	+ ['{"$numberDecimal": "%s"}' % d for d in ("2", "2.00", "2.5", "-0", "NaN", "Infinity", "1E+3", "0.001",
+						    "1E-6176", "12345678901234567890.123", "0.1",
+						    "2.000000000000000000000000000000001", "-1E-6000")]
+	+ [_j(s) for s in ("a", "b", "ab", "", "\u00e9", "\U0001f600", "A", "z", "a\u0000b", "~t")]
+	+ ['{"$date": {"$numberLong": "%d"}}' % ms for ms in (0, 1, -1, 1700000000000, 253402300800000,
+								  -62135596800001, -62135596800000)]
+	+ ["true", "false", "null"] + PUSH_OIDS)
+
+
+PUSH_NATURAL = {"int": PUSH_SCALARS[:34], "str": [s for s in PUSH_SCALARS if s.startswith('"')],
+		"date": [s for s in PUSH_SCALARS if "$date" in s], "bool": ["true", "false"], "oid": PUSH_OIDS}
+PUSH_KIND = {"c_int4": "int", "c_int8": "int", "c_f8": "int", "c_num": "int", "c_def": "int", "n.money": "int",
+	     "c_text": "str", "u_s": "str", "a": "str", "b": "int", "c_bool": "bool", "u_b": "bool", "c": "bool",
+	     "c_ts": "date", "c_uuid": "oid"}
+
+
+def push_value(r, depth=0, field=None):
+	"""Mostly a value of the field's natural type (so filters are selective), else anything."""
+	k = r.random()
+	if depth == 0 and k < 0.1:
+		return "[" + ", ".join(push_value(r, 1, field) for _ in range(r.randrange(3))) + "]"
+	if field in PUSH_KIND and k < 0.7:
+		return r.choice(PUSH_NATURAL[PUSH_KIND[field]])
+	return r.choice(PUSH_SCALARS)
+
+
+PUSH_FIELDS = ["c_int4", "c_int8", "c_f8", "c_num", "c_text", "c_bool", "c_ts", "c_uuid", "c_def", "u_s", "u_b", "kids", "refs"]
+
+
+def push_doc(r, i, fields):
+	parts = ['"_id": {"$numberInt": "%d"}' % i]
+	for f in fields:
+		if r.random() < 0.85:
+			parts.append('"%s": %s' % (f, push_value(r, 0, f)))
+	if "c_int4" in fields:
+		n = r.random()
+		if n < 0.5:
+			parts.append('"n": {"money": %s}' % push_value(r, 0, "n.money"))
+		elif n < 0.6:
+			parts.append('"n": [{"money": %s}]' % push_value(r, 0, "n.money"))
+		elif n < 0.7:
+			parts.append('"n": %s' % push_value(r))
+	r.shuffle(parts)
+	return "{" + ", ".join(parts) + "}"
+
+
+def push_cond(r, fields):
+	f = r.choice(fields)
+	op = r.choice(["lit", "$eq", "$gt", "$gte", "$lt", "$lte", "$in", "range", "$ne", "$or"])
+	if op == "lit":
+		return '"%s": %s' % (f, push_value(r, 0, f))
+	if op == "$in":
+		return '"%s": {"$in": [%s]}' % (f, ", ".join(push_value(r, 1, f) for _ in range(r.randrange(4))))
+	if op == "range":
+		return '"%s": {"$gt": %s, "$lte": %s}' % (f, push_value(r, 1, f), push_value(r, 1, f))
+	if op == "$or":  # not pushed; ANDed with the rest
+		return '"$or": [{"%s": %s}, {"%s": %s}]' % (f, push_value(r), r.choice(fields), push_value(r))
+	return '"%s": {"%s": %s}' % (f, op, push_value(r, 1, f))
+
+
+def push_filter(r, fields):
+	conds = [push_cond(r, fields) for _ in range(1 + r.randrange(2))]
+	if r.random() < 0.2:
+		return '{"$and": [{%s}, {%s}]}' % (conds[0], push_cond(r, fields))
+	return "{" + ", ".join(conds) + "}"
+
+
+@pytest.fixture
+def match_probe(tandem_bin):
+	path = os.path.join(os.path.dirname(os.path.dirname(tandem_bin)), "tests", "clients", "match_probe")
+	if not os.path.exists(path):
+		pytest.skip("match_probe not built next to tandem")
+	return path
+
+
+def check_pushdown(tandemctl, match_probe, db, mapping, coll, docs, filters, tmp_path):
+	f = tmp_path / ("%s.jsonl" % coll)
+	f.write_text("".join(d + "\n" for d in docs))
+	base = [tandemctl, "dump", "--pg", db, "--mapping", str(mapping), "--tenant", "t1", "--collection", coll]
+	r = run(*(base + ["--load", str(f)]))
+	assert r.returncode == 0, "seed %d: %s" % (SEED, r.stderr[-3000:])
+	every = r.stdout
+	assert len(every.splitlines()) == len(docs)
+	read = matched = 0
+	for flt in filters:
+		want = subprocess.run([match_probe, flt], input=every, capture_output=True, text=True, timeout=60)
+		assert want.returncode == 0, "seed %d %s: %s" % (SEED, flt, want.stderr)
+		got = run(*(base + ["--filter", flt]))
+		assert got.returncode == 0, "seed %d %s: %s" % (SEED, flt, got.stderr[-2000:])
+		missing = set(want.stdout.splitlines()) - set(got.stdout.splitlines())
+		assert not missing, "seed %d: filter %s dropped %s" % (SEED, flt, sorted(missing)[:3])
+		# the rows read, matched in C, give exactly the matches over all rows
+		again = subprocess.run([match_probe, flt], input=got.stdout, capture_output=True, text=True, timeout=60)
+		assert again.stdout == want.stdout, "seed %d %s" % (SEED, flt)
+		read += len(got.stdout.splitlines())
+		matched += len(want.stdout.splitlines())
+	return read, matched
+
+
+@pytest.fixture
+def icu_db(pg):
+	"""A database whose default collation is ICU en-US (not byte order, 'a' < 'B'), when
+	the server has ICU; else the server's default."""
+	name = "pushdown_%d_%d" % (os.getpid(), random.randrange(1 << 30))
+	try:
+		pg.psql("CREATE DATABASE %s TEMPLATE template0 ENCODING 'UTF8' LOCALE_PROVIDER icu "
+			"ICU_LOCALE 'en-US' LOCALE 'C.utf8'" % name)
+	except Exception:
+		pg.psql("CREATE DATABASE %s" % name)
+	yield pg.dsn.replace("dbname=postgres", "dbname=" + name)
+	pg.psql("DROP DATABASE IF EXISTS %s" % name)
+
+
+def test_rowstore_pushdown_never_drops_a_match(tandemctl, match_probe, icu_db, tmp_path):
+	"""Random documents (every number type incl. NaN, -0.0, huge decimals; strings incl.
+	unicode and NUL; dates past the column's range; arrays; values of the wrong type)
+	and random filters of the pushed shapes mixed with un-pushed ones: the rows the
+	pushed-down SELECT returns hold every document match.h matches among ALL rows."""
+	db = icu_db
+	rng = random.Random(SEED)
+	mapping = tmp_path / "push.yaml"
+	mapping.write_text(PUSH_MAPPING)
+	r = run(tandemctl, "schema", "--mapping", str(mapping), "--collection", "ev", "--apply", "--pg", db)
+	assert r.returncode == 0, r.stderr
+	n, nf = int(os.environ.get("TANDEM_PUSH_DOCS", 400)), int(os.environ.get("TANDEM_PUSH_FILTERS", 250))
+	fields = PUSH_FIELDS + ["n.money", "n"]
+	docs = [push_doc(rng, i, PUSH_FIELDS) for i in range(n)]
+	filters = [push_filter(rng, fields) for _ in range(nf)]
+	read, matched = check_pushdown(tandemctl, match_probe, db, mapping, "pd", docs, filters, tmp_path)
+	assert 0 < matched < read < 0.85 * n * nf, "mapped: push-down reads %d of %d rows" % (read, n * nf)
+	dfields = ["a", "b", "c"]
+	docs = [push_doc(rng, i, dfields) for i in range(n)]
+	filters = [push_filter(rng, dfields) for _ in range(nf)]
+	read, matched = check_pushdown(tandemctl, match_probe, db, mapping, "ev", docs, filters, tmp_path)
+	assert 0 < matched < read < 0.95 * n * nf, "default: push-down reads %d of %d rows" % (read, n * nf)
+
+
+def test_rowstore_pushdown_is_selective_on_clean_data(tandemctl, match_probe, icu_db, tmp_path):
+	"""Documents whose fields all have the column's type: each selective filter reads
+	exactly the matching rows (nothing is left to the C matcher)."""
+	mapping = tmp_path / "push.yaml"
+	mapping.write_text(PUSH_MAPPING)
+	r = run(tandemctl, "schema", "--mapping", str(mapping), "--collection", "ev", "--apply", "--pg", icu_db)
+	assert r.returncode == 0, r.stderr
+	words = ["apple", "Banana", "cherry", "\u00e9clair", "\U0001f600"]
+	docs = ['{"_id": %d, "c_int4": %d, "c_int8": {"$numberLong": "%d"}, "c_f8": %d.5, "c_num": {"$numberDecimal": "%d.25"}, '
+		'"n": {"money": {"$numberDecimal": "%d.10"}}, "c_text": "%s", "c_bool": %s, "c_ts": {"$date": {"$numberLong": "%d"}}, '
+		'"c_uuid": %s, "c_def": %d, "u_s": "%s", "u_b": %s}'
+		% (i, i % 50, i * 1000, i % 10, i % 20, i % 30, words[i % 5], "true" if i % 3 else "false",
+		   1700000000000 + i * 1000, PUSH_OIDS[i % 2], i % 7, words[(i + 1) % 5], "true" if i % 4 else "false")
+		for i in range(1000)]
+	filters = ['{"c_int4": 7}', '{"c_int8": {"$gte": 990000}}', '{"c_f8": {"$lt": 1}}', '{"c_num": 3.25}',
+		   '{"n.money": {"$in": [{"$numberDecimal": "1.10"}, {"$numberDecimal": "2.10"}]}}', '{"c_text": "cherry"}',
+		   '{"c_text": {"$gt": "b", "$lt": "c"}}', '{"c_bool": false, "c_int4": {"$lt": 10}}',
+		   '{"c_ts": {"$lt": {"$date": {"$numberLong": "1700000010000"}}}}', '{"c_def": {"$in": [1, 2.5]}}',
+		   '{"$and": [{"c_int4": {"$gt": 40}}, {"c_int8": {"$lt": 100000}}]}', '{"u_s": "apple", "u_b": false}',
+		   '{"c_uuid": %s, "c_int4": 0}' % PUSH_OIDS[1]]
+	f = tmp_path / "clean.jsonl"
+	f.write_text("".join(d + "\n" for d in docs))
+	base = [tandemctl, "dump", "--pg", icu_db, "--mapping", str(mapping), "--tenant", "t1", "--collection", "pd"]
+	r = run(*(base + ["--load", str(f)]))
+	assert r.returncode == 0, r.stderr[-2000:]
+	for flt in filters:
+		got = run(*(base + ["--filter", flt]))
+		want = subprocess.run([match_probe, flt], input=r.stdout, capture_output=True, text=True, timeout=60)
+		assert got.returncode == 0 and want.returncode == 0, got.stderr + want.stderr
+		assert got.stdout == want.stdout, "%s: read %d rows, %d match" % (
+			flt, len(got.stdout.splitlines()), len(want.stdout.splitlines()))
+		assert len(got.stdout.splitlines()) <= 200, flt

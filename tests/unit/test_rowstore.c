@@ -759,34 +759,221 @@ Test(rowstore, select_default_and_id_pushdown)
 	}
 }
 
-Test(rowstore, select_default_pushes_down_one_string_equality)
+Test(rowstore, select_default_pushes_down_string_equalities)
 {
 	struct mapping_collection mc;
 	struct sqllist l;
 	struct sqlstmt s;
 	const char *want = "SELECT t.\"doc\"::text FROM \"events\" t WHERE t.\"tenant_id\" = $1::text "
-			   "AND (t.\"doc\" @> $2::jsonb OR t.\"doc\" @> $3::jsonb) ORDER BY t.\"seq\"";
+			   "AND (t.\"doc\" @> $2::jsonb OR t.\"doc\" @> $3::jsonb OR t.\"doc\" @> $4::jsonb) "
+			   "ORDER BY t.\"seq\"";
 
 	mapping_default_collection("events", &mc);
 	s = select_of(&mc, "{\"n\": 1, \"$or\": [{\"a\": 1}], \"tag\": \"x \\\"q\\\" \u00e9\"}", &l);
 	cr_assert_str_eq(s.sql, want);
-	cr_assert_eq(s.nparams, 3);
+	cr_assert_eq(s.nparams, 4);
 	cr_assert_str_eq(s.params[1], "{\"tag\": \"x \\\"q\\\" \xc3\xa9\"}");
 	cr_assert_str_eq(s.params[2], "{\"tag\": [\"x \\\"q\\\" \xc3\xa9\"]}");
+	/* an array whose keys are not 0,1,... is stored as a wrapper: always read */
+	cr_assert_str_eq(s.params[3], "{\"tag\": {\"~t\": \"arr\"}}");
 	sqllist_free(&l);
-	s = select_of(&mc, "{\"tag\": {\"$eq\": \"y\"}}", &l);
-	cr_assert_str_eq(s.sql, want);
-	cr_assert_str_eq(s.params[1], "{\"tag\": \"y\"}");
-	sqllist_free(&l);
+	const char *same[] = { "{\"tag\": {\"$eq\": \"y\"}}", "{\"tag\": {\"$eq\": \"y\", \"$ne\": \"z\"}}",
+		"{\"$and\": [{\"tag\": \"y\"}, {\"$or\": [{\"a\": 1}]}]}", "{\"tag\": \"y\", \"n\": {\"$gt\": 1}}" };
+	for (size_t i = 0; i < sizeof same / sizeof *same; i++) {
+		s = select_of(&mc, same[i], &l);
+		cr_assert_str_eq(s.sql, want, "%s", same[i]);
+		cr_assert_str_eq(s.params[1], "{\"tag\": \"y\"}");
+		sqllist_free(&l);
+	}
 
 	const char *none[] = { "{\"a.b\": \"x\"}", "{\"~k\": \"x\"}", "{\"n\": 1}", "{\"t\": \"\"}",
-		"{\"t\": {\"$eq\": \"x\", \"$ne\": \"y\"}}", "{\"t\": {\"$gt\": \"x\"}}",
-		"{\"t\": \"a\\u0000b\"}", "{\"$and\": [{\"t\": \"x\"}]}" };
+		"{\"t\": {\"$ne\": \"y\"}}", "{\"t\": {\"$gt\": \"x\"}}", "{\"t\": {\"$in\": [\"x\"]}}",
+		"{\"t\": \"a\\u0000b\"}", "{\"$or\": [{\"t\": \"x\"}]}", "{\"t\": {\"$not\": {\"$eq\": \"x\"}}}",
+		"{\"t\": null}", "{\"t\": {\"$regex\": \"x\"}}", "{\"t\": [\"x\"]}", "{\"$nor\": [{\"t\": \"x\"}]}",
+		"{\"t\": {\"$elemMatch\": {\"$eq\": \"x\"}}}", "{\"t\": {\"$exists\": true}}" };
 	for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
 		s = select_of(&mc, none[i], &l);
 		cr_assert_eq(s.nparams, 1, "%s must not be pushed down", none[i]);
 		sqllist_free(&l);
 	}
+}
+
+Test(rowstore, select_default_ands_several_equalities_and_booleans)
+{
+	struct mapping_collection mc;
+	struct sqllist l;
+	struct sqlstmt s;
+
+	mapping_default_collection("events", &mc);
+	s = select_of(&mc, "{\"_id\": 7, \"a\": \"x\", \"$and\": [{\"ok\": true}], \"b\": {\"$eq\": false}}", &l);
+	cr_assert_str_eq(s.sql,
+		"SELECT t.\"doc\"::text FROM \"events\" t WHERE t.\"tenant_id\" = $1::text "
+		"AND t.\"id\" = $2::uuid "
+		"AND (t.\"doc\" @> $3::jsonb OR t.\"doc\" @> $4::jsonb OR t.\"doc\" @> $5::jsonb) "
+		"AND (t.\"doc\" @> $6::jsonb OR t.\"doc\" @> $7::jsonb OR t.\"doc\" @> $8::jsonb) "
+		"AND (t.\"doc\" @> $9::jsonb OR t.\"doc\" @> $10::jsonb OR t.\"doc\" @> $11::jsonb) "
+		"ORDER BY t.\"seq\"");
+	cr_assert_eq(s.nparams, 11);
+	cr_assert_str_eq(s.params[5], "{\"ok\": true}");
+	cr_assert_str_eq(s.params[6], "{\"ok\": [true]}");
+	cr_assert_str_eq(s.params[9], "{\"b\": [false]}");
+	sqllist_free(&l);
+}
+
+static const char PUSH_MAPPING[] =
+	"version: 1\n"
+	"collections:\n"
+	"  p:\n"
+	"    columns:\n"
+	"      age: {type: int4}\n"
+	"      big: {type: int8}\n"
+	"      score: {type: float8}\n"
+	"      price: {type: 'numeric(12,2)', source: cost.amount}\n"
+	"      name: {type: text}\n"
+	"      on: {type: bool, default: true}\n"
+	"      at: {type: timestamptz}\n"
+	"      owner: {type: uuid}\n"
+	"      blob: {type: jsonb}\n"
+	"      tags: {type: 'text[]'}\n"
+	"    junctions:\n"
+	"      refs: {type: text}\n";
+
+static struct mapping *push_mapping(void)
+{
+	struct mapping *m = NULL;
+	struct mapping_errors errs;
+
+	mapping_errors_init(&errs);
+	cr_assert(mapping_load_string(PUSH_MAPPING, strlen(PUSH_MAPPING), "push.yaml", &m, &errs),
+		  "%s", errs.n ? errs.msgs[0] : "");
+	mapping_errors_free(&errs);
+	return m;
+}
+
+/* The WHERE after the tenant condition, up to ORDER BY. */
+static const char *where_of(const struct sqlstmt *s)
+{
+	const char *w = strstr(s->sql, " WHERE t.\"tenant_id\" = $1::text");
+	cr_assert(w);
+	return w + strlen(" WHERE t.\"tenant_id\" = $1::text");
+}
+
+#define NOT_HELD(col, p, m) \
+	"(t.\"" col "\" IS NULL AND NOT COALESCE((t.\"extras\" #> $" #p "::text[]) @> $" #m \
+	"::jsonb, false))"
+
+Test(rowstore, select_mapped_pushes_typed_column_comparisons)
+{
+	struct mapping *m = push_mapping();
+	const struct mapping_collection *mc = mapping_find(m, "p");
+	struct sqllist l;
+	struct sqlstmt s;
+
+	/* int: exact integer bounds (x > 30 <=> x >= 31), ANDed per field */
+	s = select_of(mc, "{\"age\": {\"$gt\": 30, \"$lte\": 40.5}}", &l);
+	cr_assert_str_eq(where_of(&s), " AND ((t.\"age\" >= $2::int8 AND t.\"age\" <= $3::int8) OR "
+				       NOT_HELD("age", 4, 5) ") ORDER BY t.\"seq\"");
+	cr_assert_str_eq(s.params[1], "31");
+	cr_assert_str_eq(s.params[2], "40");
+	cr_assert_str_eq(s.params[3], "{\"age\"}");
+	cr_assert_str_eq(s.params[4], "{\"~t\": \"c\", \"c\": \"age\"}");
+	sqllist_free(&l);
+
+	/* text: byte order for ranges, plain = for equality; $and is walked */
+	s = select_of(mc, "{\"$and\": [{\"name\": {\"$gte\": \"b\"}}, {\"name\": \"bob\"}]}", &l);
+	cr_assert_str_eq(where_of(&s),
+		" AND ((t.\"name\" COLLATE \"C\" >= $2::text) OR " NOT_HELD("name", 3, 4) ")"
+		" AND ((t.\"name\" = $5::text) OR " NOT_HELD("name", 6, 7) ") ORDER BY t.\"seq\"");
+	sqllist_free(&l);
+
+	/* float8: exact for a double; numeric: a band around the value, on a dotted source */
+	s = select_of(mc, "{\"score\": 0.1, \"cost.amount\": {\"$lt\": {\"$numberDecimal\": \"12.50\"}}}", &l);
+	cr_assert_str_eq(where_of(&s),
+		" AND ((t.\"score\" = $2::float8) OR " NOT_HELD("score", 3, 4) ")"
+		" AND (((t.\"price\" <= $5::numeric)) OR " NOT_HELD("price", 6, 7) ") ORDER BY t.\"seq\"");
+	cr_assert_str_eq(s.params[1], "0.10000000000000001");
+	cr_assert_str_eq(s.params[5], "{\"cost\",\"amount\"}");
+	cr_assert(strtod(s.params[4], NULL) > 12.5 && strtod(s.params[4], NULL) < 12.5000001, "%s",
+		  s.params[4]);
+	sqllist_free(&l);
+
+	/* a column with a default: only the marker says whether it holds the value */
+	s = select_of(mc, "{\"on\": false}", &l);
+	cr_assert_str_eq(where_of(&s), " AND ((t.\"on\" = $2::bool) OR NOT COALESCE((t.\"extras\" #> "
+				       "$3::text[]) @> $4::jsonb, false)) ORDER BY t.\"seq\"");
+	sqllist_free(&l);
+
+	/* $in: = ANY; elements of another bracket drop out; dates; ObjectIds */
+	s = select_of(mc, "{\"age\": {\"$in\": [1, 2.5, \"x\", {\"$numberLong\": \"3\"}]}, "
+			  "\"at\": {\"$date\": {\"$numberLong\": \"1000\"}}, "
+			  "\"owner\": {\"$in\": [{\"$oid\": \"507f1f77bcf86cd799439011\"}]}}", &l);
+	cr_assert_str_eq(where_of(&s),
+		" AND ((t.\"age\" = ANY($2::int8[])) OR " NOT_HELD("age", 3, 4) ")"
+		" AND ((t.\"at\" = $5::timestamptz) OR " NOT_HELD("at", 6, 7) ")"
+		" AND ((t.\"owner\" = ANY($8::uuid[])) OR " NOT_HELD("owner", 9, 10) ") ORDER BY t.\"seq\"");
+	cr_assert_str_eq(s.params[1], "{\"1\",\"3\"}");
+	cr_assert_str_eq(s.params[4], "1970-01-01 00:00:01.000+00");
+	cr_assert_str_eq(s.params[7], "{\"507f1f77-bcf8-806c-80d7-994390110000\"}");
+	sqllist_free(&l);
+	mapping_free(m);
+}
+
+Test(rowstore, select_mapped_values_that_cannot_be_held_give_false)
+{
+	struct mapping *m = push_mapping();
+	const struct mapping_collection *mc = mapping_find(m, "p");
+	struct sqllist l;
+	struct sqlstmt s;
+	const char *want_false = " AND ((FALSE) OR " NOT_HELD("age", 2, 3) ") ORDER BY t.\"seq\"";
+	/* another bracket, a non-integral $eq, bounds past int64 */
+	const char *f[] = { "{\"age\": \"30\"}", "{\"age\": true}", "{\"age\": 2.5}",
+		"{\"age\": {\"$gt\": 1e300}}", "{\"age\": {\"$lt\": {\"$numberDouble\": \"-Infinity\"}}}",
+		"{\"age\": {\"$in\": [2.5, \"x\"]}}", "{\"age\": {\"$date\": {\"$numberLong\": \"1\"}}}" };
+
+	for (size_t i = 0; i < sizeof f / sizeof *f; i++) {
+		s = select_of(mc, f[i], &l);
+		cr_assert_str_eq(where_of(&s), want_false, "%s", f[i]);
+		sqllist_free(&l);
+	}
+	/* a bound that every int64 satisfies adds nothing */
+	s = select_of(mc, "{\"big\": {\"$gt\": -1e300}}", &l);
+	cr_assert_eq(s.nparams, 1);
+	sqllist_free(&l);
+	/* a date past year 9999 */
+	s = select_of(mc, "{\"at\": {\"$gte\": {\"$date\": {\"$numberLong\": \"253402300800000\"}}}}", &l);
+	cr_assert(strstr(s.sql, "((FALSE) OR"), "%s", s.sql);
+	sqllist_free(&l);
+	mapping_free(m);
+}
+
+Test(rowstore, select_mapped_leaves_other_shapes_unpushed)
+{
+	struct mapping *m = push_mapping();
+	const struct mapping_collection *mc = mapping_find(m, "p");
+	struct sqllist l;
+	struct sqlstmt s;
+	const char *none[] = { "{\"age\": {\"$ne\": 3}}", "{\"age\": {\"$nin\": [3]}}",
+		"{\"age\": {\"$exists\": true}}", "{\"$or\": [{\"age\": 3}, {\"age\": 4}]}",
+		"{\"age\": {\"$not\": {\"$gt\": 3}}}", "{\"age\": null}", "{\"age\": {\"$in\": [1, null]}}",
+		"{\"age\": {\"$numberDouble\": \"NaN\"}}", "{\"age\": {\"$elemMatch\": {\"$gt\": 1}}}",
+		"{\"age\": [1, 2]}", "{\"age\": {\"$gt\": {\"$minKey\": 1}}}", "{\"name\": {\"$regex\": \"^a\"}}",
+		"{\"name\": {\"$gt\": \"a\\u0000\"}}", "{\"name\": {\"$symbol\": \"a\"}}",
+		"{\"owner\": {\"$gt\": {\"$oid\": \"507f1f77bcf86cd799439011\"}}}", "{\"cost\": 5}",
+		"{\"cost.amount.x\": 5}", "{\"blob\": \"x\"}", "{\"tags\": \"x\"}", "{\"refs\": \"x\"}",
+		"{\"cost.amount\": {\"$numberDecimal\": \"1E+1000\"}}", "{\"age\": {\"$size\": 1}}",
+		"{\"$nor\": [{\"age\": 1}]}", "{\"$expr\": {\"$eq\": [\"$age\", 1]}}" };
+
+	for (size_t i = 0; i < sizeof none / sizeof *none; i++) {
+		s = select_of(mc, none[i], &l);
+		cr_assert_eq(s.nparams, 1, "%s must not be pushed down: %s", none[i], s.sql);
+		sqllist_free(&l);
+	}
+	/* a top-level field that is no column: string equality on extras */
+	s = select_of(mc, "{\"color\": \"red\"}", &l);
+	cr_assert_str_eq(where_of(&s), " AND (t.\"extras\" @> $2::jsonb OR t.\"extras\" @> $3::jsonb OR "
+				       "t.\"extras\" @> $4::jsonb) ORDER BY t.\"seq\"");
+	sqllist_free(&l);
+	mapping_free(m);
 }
 
 Test(rowstore, select_mapped_reads_children_and_junctions)
