@@ -116,6 +116,22 @@ static double metric(const char *text, const char *name)
 	return -1;
 }
 
+/* The sum of a labelled family's samples (name{...} value), or 0. */
+static double metric_sum(const char *text, const char *name)
+{
+	size_t n = strlen(name);
+	double sum = 0;
+
+	for (const char *p = text; (p = strstr(p, name)); p += n) {
+		if ((p != text && p[-1] != '\n') || p[n] != '{')
+			continue;
+		const char *end = strchr(p, '}');
+		if (end && end[1] == ' ')
+			sum += strtod(end + 2, NULL);
+	}
+	return sum;
+}
+
 static int cmd_status(const char *admin)
 {
 	int hs = 0, ms = 0;
@@ -141,6 +157,12 @@ static int cmd_status(const char *admin)
 		       metric(m, "tandem_dualwrite_applied_total"), metric(m, "tandem_dualwrite_pending"),
 		       metric(m, "tandem_dualwrite_queue_depth"), metric(m, "tandem_dualwrite_dead_letters_total"),
 		       metric(m, "tandem_dualwrite_resyncs_total"), metric(m, "tandem_dualwrite_divergences_total"));
+		printf("served by PostgreSQL:%.0f writes (pg_primary/pg_only; failed %.0f)\n",
+		       metric(m, "tandem_pgserve_writes_total"), metric(m, "tandem_pgserve_failed_total"));
+		printf("shadow reads:        %.0f (matched %.0f, mismatched %.0f, skipped %.0f, shed %.0f)\n",
+		       metric_sum(m, "tandem_shadow_reads_total"), metric_sum(m, "tandem_shadow_matches_total"),
+		       metric_sum(m, "tandem_shadow_mismatches_total"),
+		       metric_sum(m, "tandem_shadow_skipped_total"), metric_sum(m, "tandem_shadow_shed_total"));
 	}
 	free(health);
 	free(m);

@@ -259,6 +259,10 @@ def test_injected_divergences_are_caught_with_path_and_kind(start_tandem, upstre
 	assert total(m, "tandem_shadow_mismatches_total") == len(cases)
 	for kind in ("changed", "missing", "extra", "type"):
 		assert total(m, "tandem_shadow_mismatches_total", 'kind="%s"' % kind) >= 1
+	if ctl:
+		st = dw._run([ctl, "--admin", t.admin_url.replace("http://", ""), "status"])
+		line = [x for x in st.stdout.splitlines() if x.startswith("shadow reads:")]
+		assert line and "mismatched %d" % len(cases) in line[0], st.stdout
 	if ctl and dw._subcommand_exists(ctl, "mismatches"):
 		r = dw._run([ctl, "mismatches", dbname, "--redis", redis.url])
 		assert r.returncode == 0, r.stderr
