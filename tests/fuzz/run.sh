@@ -4,7 +4,7 @@
 # seed corpus: fuzz_wire (frame, OP_MSG, OP_QUERY/OP_REPLY, OP_COMPRESSED),
 # fuzz_rowcodec (the jsonb row codec's parser and its round trip),
 # fuzz_qentry (the durable queue's entry decoder), fuzz_dwtrans (write
-# commands + replies), fuzz_readexec (read commands over documents) and
+# commands + replies), fuzz_readexec (read commands over documents),
 # fuzz_aggregate (pipelines over documents) and fuzz_compare (the shadow
 # comparator and mismatch line).
 # Exits non-zero when the fuzzer finds a crash, a leak, a timeout or
@@ -23,7 +23,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$root" -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 fi
-targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans}
+targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans fuzz_readexec fuzz_aggregate fuzz_compare}
 # shellcheck disable=SC2086
 meson compile -C "$build" $targets
 
@@ -31,10 +31,8 @@ export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 
 for t in $targets; do
-	seeds="$root/tests/fuzz/corpus"
-	[ "$t" = fuzz_rowcodec ] && seeds="$root/tests/fuzz/corpus_rowcodec"
-	[ "$t" = fuzz_qentry ] && seeds="$root/tests/fuzz/corpus_qentry"
-	[ "$t" = fuzz_dwtrans ] && seeds="$root/tests/fuzz/corpus_dwtrans"
+	seeds="$root/tests/fuzz/corpus"                  # fuzz_wire
+	[ "$t" != fuzz_wire ] && seeds="$root/tests/fuzz/corpus_${t#fuzz_}"
 	work="$build/$t-corpus"
 	artifacts="$build/fuzz-artifacts/$t"
 	mkdir -p "$work" "$artifacts"
