@@ -99,6 +99,37 @@ static bool parse_rename(struct uctx *c, const char *from, const bson_value_t *t
 	return true;
 }
 
+/* $currentDate with a known clock: {f: true | {$type: "date" | "timestamp"}}
+ * is $set of the current date (or a Timestamp(seconds, 1)). */
+static bool parse_current_date(struct uctx *c, bson_iter_t *f)
+{
+	while (bson_iter_next(f)) {
+		bson_value_t v = {.value_type = BSON_TYPE_DATE_TIME};
+		bson_iter_t t;
+
+		v.value.v_datetime = c->args->now_ms;
+		if (BSON_ITER_HOLDS_DOCUMENT(f)) {
+			const char *type = bson_iter_recurse(f, &t) && bson_iter_find(&t, "$type") &&
+						   BSON_ITER_HOLDS_UTF8(&t) ? bson_iter_utf8(&t, NULL) : "";
+			if (!strcmp(type, "timestamp")) {
+				v.value_type = BSON_TYPE_TIMESTAMP;
+				v.value.v_timestamp.timestamp = (uint32_t)(c->args->now_ms / 1000);
+				v.value.v_timestamp.increment = 1;
+			} else if (strcmp(type, "date") != 0) {
+				return update_fail(c, UPDATE_ERROR, "The '$type' string field is required to be "
+						   "'date' or 'timestamp': {$currentDate: {field : {$type: 'date'}}}") == UPDATE_OK;
+			}
+		} else if (!BSON_ITER_HOLDS_BOOL(f)) {
+			return update_fail(c, UPDATE_ERROR, "%s is not valid type for $currentDate. Please use a "
+					   "boolean ('true') or a $type expression ({$type: 'timestamp/date'}).",
+					   bson_iter_key(f)) == UPDATE_OK;
+		}
+		if (!entry_new(c, UOP_SET, "$currentDate", bson_iter_key(f), &v))
+			return false;
+	}
+	return true;
+}
+
 static bool parse_operator(struct uctx *c, bson_iter_t *op)
 {
 	const char *name = bson_iter_key(op);
@@ -109,6 +140,8 @@ static bool parse_operator(struct uctx *c, bson_iter_t *op)
 		return update_fail(c, UPDATE_ERROR, "Unknown modifier: %s. Expected a valid update modifier or pipeline-style update specified as an array", name) == UPDATE_OK;
 	if (!BSON_ITER_HOLDS_DOCUMENT(op) || !bson_iter_recurse(op, &f))
 		return update_fail(c, UPDATE_ERROR, "Modifiers operate on fields but we found another type instead. For example: {$mod: {<field>: ...}} not {%s: ...}", name) == UPDATE_OK;
+	if (update_ops[i].op < 0 && c->args->now_ms > 0)
+		return parse_current_date(c, &f);
 	if (update_ops[i].op < 0)
 		return update_fail(c, UPDATE_RESYNC, "%s: only MongoDB knows the value", name) == UPDATE_OK;
 	while (bson_iter_next(&f)) {

@@ -50,6 +50,9 @@ struct update_args {
 	const bson_t *array_filters;    /* BSON array of filter documents, or NULL */
 	const struct match_result *m;   /* from match_doc on this document (for $) */
 	bool inserting;                 /* upsert insert: $setOnInsert applies */
+	int64_t now_ms;                 /* the server's clock for $currentDate (ms since the
+	                                 * epoch) when tandem is the server (pg_primary /
+	                                 * pg_only); 0: unknown, $currentDate is RESYNC */
 };
 
 /* Apply args to doc into *out (always initialised; destroy it).

@@ -207,7 +207,7 @@ static bool upsert_insert(struct dwunit *u, const struct dwop *o, const struct m
 	enum update_status st = update_upsert_seed(o->has_q ? &o->q : &empty, &o->uid, repl, &seed, &err);
 
 	if (st == UPDATE_OK || st == UPDATE_NOOP) {
-		struct update_args args = {&o->u, o->has_af ? &o->af : NULL, NULL, true};
+		struct update_args args = {&o->u, o->has_af ? &o->af : NULL, NULL, true, 0};
 		st = update_apply(&seed, &args, &out, &err);
 		if (st == UPDATE_OK || st == UPDATE_NOOP) {
 			bool ok = dwstore_put(u, mc, u->cur->tenant, &out);
@@ -229,7 +229,7 @@ static bool update_one(struct dwunit *u, const struct dwop *o, const struct mapp
 	bson_t out;
 	bson_error_t err;
 	bson_value_t id;
-	struct update_args args = {&o->u, o->has_af ? &o->af : NULL, &c->m, false};
+	struct update_args args = {&o->u, o->has_af ? &o->af : NULL, &c->m, false, 0};
 
 	if (!doc_id(c->doc, &id))
 		return true;

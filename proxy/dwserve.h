@@ -29,10 +29,11 @@
  *    update differently.  A mirror failure is logged and counted.
  *  - a retried write (same lsid and txnNumber) is answered from a cache of
  *    recent replies; a marker row guards the in-doubt case after a restart.
+ *  - $currentDate takes tandem's clock (tandem is the server here).
  *  - not served (answered with an error): collation, writes inside a
  *    transaction in pg_only (pg_primary runs them on MongoDB and replays
  *    them at commit, as dual_write does), updates tandem cannot compute
- *    ($currentDate, pipelines, decimal arithmetic: writeError 238).
+ *    (pipelines, decimal arithmetic: writeError 238).
  */
 #ifndef TANDEM_DWSERVE_H
 #define TANDEM_DWSERVE_H

@@ -9,9 +9,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "sortspec.h"
 #include "update.h"
+
+/* tandem is the server: $currentDate takes its clock. */
+static int64_t dwserve_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 /* ---- update / delete / findAndModify ---- */
 
@@ -122,7 +132,7 @@ static bool upsert_insert(struct dwunit *u, struct dwserve *s, const struct stmt
 	bool repl = update_kind_of(&v->u) == UPDATE_KIND_REPLACEMENT;
 	bson_t seed, out;
 	bson_error_t err;
-	struct update_args args = {&v->u, v->has_af ? &v->af : NULL, NULL, true};
+	struct update_args args = {&v->u, v->has_af ? &v->af : NULL, NULL, true, dwserve_now_ms()};
 	bool ok = false;
 
 	if (post)
@@ -169,7 +179,8 @@ static bool apply_updates(struct dwunit *u, struct dwserve *s, const struct stmt
 
 	*modified = 0;
 	for (; ok && done < k; done++) {
-		struct update_args args = {&v->u, v->has_af ? &v->af : NULL, &c[done].m, false};
+		struct update_args args = {&v->u, v->has_af ? &v->af : NULL, &c[done].m, false,
+					   dwserve_now_ms()};
 		sts[done] = update_apply(c[done].doc, &args, &outs[done], &err);
 		if (sts[done] != UPDATE_OK && sts[done] != UPDATE_NOOP) {
 			dwserve_update_failed(s, sts[done], &err);

@@ -12,6 +12,7 @@ import time
 import uuid
 
 import bson
+import bson.timestamp
 import pymongo
 import pytest
 from bson.int64 import Int64
@@ -137,6 +138,23 @@ def test_a_retried_write_is_applied_once(start_tandem, upstream, pg, tandem_bin,
 	assert (first["n"], first["nModified"]) == (1, 1) and second == first
 	assert dict(_pg_docs(ctl, pg.dsn, dbname, "ctr")[0]) == {"_id": 1, "n": 1}
 	assert _metric(t, "tandem_pgserve_retries_answered_total") == 1
+
+
+def test_current_date_takes_tandems_clock(start_tandem, upstream, pg, tandem_bin, dbname):
+	"""tandem is the server in pg_only: $currentDate gets tandem's clock
+	(in dual_write only MongoDB knows it and the document is re-read)."""
+	import datetime
+	ctl = _ctl(tandem_bin)
+	t = dw.start_mode(start_tandem, upstream.uri, "pg_only", pg.dsn)
+	c = _client(t)[dbname].stamps
+	c.insert_one({"_id": 1})
+	before = datetime.datetime.utcnow() - datetime.timedelta(seconds=1)
+	r = c.update_one({"_id": 1}, {"$currentDate": {"at": True, "ts": {"$type": "timestamp"}}})
+	after = datetime.datetime.utcnow() + datetime.timedelta(seconds=1)
+	assert (r.matched_count, r.modified_count) == (1, 1)
+	doc = dict(_pg_docs(ctl, pg.dsn, dbname, "stamps")[0])
+	assert before <= doc["at"].replace(tzinfo=None) <= after, doc
+	assert isinstance(doc["ts"], bson.timestamp.Timestamp) and doc["ts"].inc == 1
 
 
 def test_transactions_are_refused_in_pg_only(start_tandem, upstream, pg, dbname):

@@ -1256,3 +1256,47 @@ Test(update, crud_spec_write_tests)
 	cr_log_info("CRUD spec write tests: %d compared, %d skipped (collation or RESYNC)", ran, skipped);
 	cr_expect(ran > 50, "only %d CRUD tests ran", ran);
 }
+
+/* $currentDate: RESYNC without a clock (dual-write replays MongoDB's write);
+ * with one (tandem is the server in pg_primary / pg_only) a date or a
+ * Timestamp(seconds, 1), new fields in path order; bad specs are errors. */
+Test(update, current_date_with_and_without_a_clock)
+{
+	bson_t *doc = BCON_NEW("_id", BCON_INT32(1), "a", BCON_INT32(1));
+	bson_t *upd = BCON_NEW("$currentDate", "{", "u", BCON_BOOL(true), "t", "{", "$type",
+			       BCON_UTF8("timestamp"), "}", "d", "{", "$type", BCON_UTF8("date"), "}", "}");
+	bson_value_t uv = {.value_type = BSON_TYPE_DOCUMENT};
+	struct update_args a = {.u = &uv};
+	bson_error_t err;
+	bson_t out;
+	bson_iter_t it;
+
+	uv.value.v_doc.data = (uint8_t *)bson_get_data(upd);
+	uv.value.v_doc.data_len = upd->len;
+	cr_assert_eq(update_apply(doc, &a, &out, &err), UPDATE_RESYNC);
+	bson_destroy(&out);
+
+	a.now_ms = 1795259371006;
+	cr_assert_eq(update_apply(doc, &a, &out, &err), UPDATE_OK, "%s", err.message);
+	cr_assert(bson_iter_init_find(&it, &out, "u") && BSON_ITER_HOLDS_DATE_TIME(&it));
+	cr_assert_eq(bson_iter_date_time(&it), 1795259371006);
+	cr_assert(bson_iter_init_find(&it, &out, "d") && bson_iter_date_time(&it) == 1795259371006);
+	uint32_t ts, inc;
+	cr_assert(bson_iter_init_find(&it, &out, "t") && BSON_ITER_HOLDS_TIMESTAMP(&it));
+	bson_iter_timestamp(&it, &ts, &inc);
+	cr_assert_eq(ts, 1795259371u);
+	cr_assert_eq(inc, 1u);
+	char *js = bson_as_relaxed_extended_json(&out, NULL);
+	cr_assert(strstr(js, "\"a\" : 1, \"d\"") && strstr(js, "\"t\"") < strstr(js, "\"u\""), "%s", js);
+	bson_free(js);
+	bson_destroy(&out);
+
+	bson_t *bad = BCON_NEW("$currentDate", "{", "x", "{", "$type", BCON_UTF8("week"), "}", "}");
+	uv.value.v_doc.data = (uint8_t *)bson_get_data(bad);
+	uv.value.v_doc.data_len = bad->len;
+	cr_assert_eq(update_apply(doc, &a, &out, &err), UPDATE_ERROR);
+	bson_destroy(&out);
+	bson_destroy(bad);
+	bson_destroy(upd);
+	bson_destroy(doc);
+}
