@@ -108,6 +108,8 @@ static const struct cfg_entry cfg_table[] = {
 	 "sampled reads waiting for the runner; beyond, they are shed (counted)"},
 	{"shadow.timeout_ms", CFG_INT, F(sh_timeout_ms), 0, "1000", 10, 600000,
 	 "one shadow read, waiting included; later it is shed (counted)"},
+	{"shadow.max_rate", CFG_INT, F(sh_max_rate), 0, "1000", 0, 1000000,
+	 "shadow reads started per second at most, per instance (0: no cap); the rest wait, then are shed"},
 	{"shadow.max_rows", CFG_INT, F(sh_max_rows), 0, "100000", 1, 100000000,
 	 "candidate rows one shadow read may read from PostgreSQL (else skipped: too_large)"},
 	{"shadow.collections", CFG_STR, F(sh_collections), 0, "", 0, 0,

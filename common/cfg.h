@@ -59,6 +59,7 @@ struct cfg {
 	int64_t sh_queue_max;       /* shadow jobs waiting; more are shed */
 	int64_t sh_timeout_ms;      /* one shadow query, queueing included */
 	int64_t sh_max_rows;        /* candidate rows read for one shadow query */
+	int64_t sh_max_rate;        /* shadow reads started per second at most (0: no cap) */
 	char *sh_collections;       /* per-collection ceilings: "orders=10,users=0.5" */
 	char *sh_ignore_paths;      /* "coll:dotted.path,*:path" */
 	bool sh_log_values;         /* mismatch lines carry values (default: redacted) */

@@ -50,6 +50,9 @@ static struct {
 	struct event *intake;
 	struct pgpool *pool;
 	unsigned inflight;
+	double tokens;             /* max_rate budget (token bucket, burst = one second) */
+	uint64_t refilled_us;
+	struct event *later;       /* pump again once a token is back */
 	TAILQ_HEAD(, shrun) runs;  /* every run not yet freed (incl. dead ones) */
 	bool pumping, repump;
 	char *redis_url;
@@ -323,6 +326,31 @@ static void pump(void)
 	sh.pumping = false;
 }
 
+/* One token of the max_rate budget, or false (and a pump scheduled when
+ * the next one is due).  Jobs left waiting fill the queue, and a full
+ * queue makes the workers shed before copying anything. */
+static bool take_token(void)
+{
+	uint64_t now = shadow_now_us();
+	double rate = shadow_conf.max_rate;
+
+	if (!shadow_conf.max_rate)
+		return true;
+	sh.tokens += (double)(now - sh.refilled_us) * rate / 1e6;
+	if (sh.tokens > rate)
+		sh.tokens = rate;
+	sh.refilled_us = now;
+	if (sh.tokens >= 1.0) {
+		sh.tokens -= 1.0;
+		return true;
+	}
+	uint64_t wait_us = (uint64_t)((1.0 - sh.tokens) * 1e6 / rate) + 1;
+	struct timeval tv = {(time_t)(wait_us / 1000000u), (suseconds_t)(wait_us % 1000000u)};
+	if (!evtimer_pending(sh.later, NULL))
+		evtimer_add(sh.later, &tv);
+	return false;
+}
+
 static void pump_once(void)
 {
 	while (!sh.stopping && sh.inflight < shadow_conf.max_inflight) {
@@ -333,12 +361,19 @@ static void pump_once(void)
 		pthread_mutex_unlock(&sh.mu);
 		if (!job)
 			return;
-		atomic_fetch_sub(&shadow_nqueued, 1);
 		if (shadow_now_us() >= job->deadline_us) {
+			atomic_fetch_sub(&shadow_nqueued, 1);
 			shmetrics_shed(job->db, job_coll(job), "timeout");
 			shadow_job_free(job);
 			continue;
 		}
+		if (!take_token()) {
+			pthread_mutex_lock(&sh.mu);
+			TAILQ_INSERT_HEAD(&sh.jobs, job, link);   /* first again when a token is back */
+			pthread_mutex_unlock(&sh.mu);
+			return;
+		}
+		atomic_fetch_sub(&shadow_nqueued, 1);
 		run_start(job);
 	}
 }
@@ -349,6 +384,11 @@ static void intake_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 	(void)arg;
 	pump();
+}
+
+static void later_cb(evutil_socket_t fd, short what, void *arg)
+{
+	intake_cb(fd, what, arg);
 }
 
 /* ---- Redis: the last mismatches per tenant ---- */
@@ -418,6 +458,7 @@ static bool conf_from(const struct cfg *cfg, const struct mapping *mapping, char
 	char why[256];
 
 	shadow_conf.max_inflight = (unsigned)cfg->sh_max_inflight;
+	shadow_conf.max_rate = (unsigned)cfg->sh_max_rate;
 	shadow_conf.queue_max = (unsigned)cfg->sh_queue_max;
 	shadow_conf.timeout_us = (uint64_t)cfg->sh_timeout_ms * 1000u;
 	shadow_conf.max_rows = (size_t)cfg->sh_max_rows;
@@ -450,7 +491,8 @@ bool shadow_start(const struct cfg *cfg, const struct mapping *mapping, char *er
 	sh.redis_url = strdup(cfg->redis);
 	sh.mongo_uri = strdup(cfg->mongo_uri);
 	if (!sh.redis_url || !sh.mongo_uri || !(sh.base = event_base_new()) ||
-	    !(sh.intake = event_new(sh.base, -1, EV_PERSIST, intake_cb, NULL)))
+	    !(sh.intake = event_new(sh.base, -1, EV_PERSIST, intake_cb, NULL)) ||
+	    !(sh.later = evtimer_new(sh.base, later_cb, NULL)))
 		return snprintf(err, errlen, "shadow: out of memory"), false;
 	po.batch_timeout_ms = (unsigned)cfg->sh_timeout_ms;
 	po.max_queued = shadow_conf.max_inflight * 4;
@@ -462,6 +504,8 @@ bool shadow_start(const struct cfg *cfg, const struct mapping *mapping, char *er
 			return snprintf(err, errlen, "key 'mongo_uri': not usable for shadow.calibrate"), false;
 		mongoc_client_set_appname(sh.mongo, "tandem-shadow-calibrate");
 	}
+	sh.tokens = shadow_conf.max_rate;
+	sh.refilled_us = shadow_now_us();
 	if (pthread_create(&sh.thread, NULL, thread_main, NULL) != 0)
 		return snprintf(err, errlen, "shadow: cannot start the thread"), false;
 	atomic_store(&shadow_on, true);
@@ -495,6 +539,7 @@ void shadow_stop(void)
 		shadow_job_free(job);
 	}
 	event_free(sh.intake);
+	event_free(sh.later);
 	event_base_free(sh.base);
 	if (sh.rc)
 		redisFree(sh.rc);

@@ -62,6 +62,7 @@ struct shrun {
 /* What the shadow thread was configured with. */
 struct shconf {
 	unsigned max_inflight, queue_max;
+	unsigned max_rate;        /* runs started per second; 0: no cap */
 	uint64_t timeout_us;
 	size_t max_rows;
 	bool log_values, calibrate, strict_types;
