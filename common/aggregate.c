@@ -239,6 +239,48 @@ enum agg_status agg_check(const bson_t *pipeline, struct agg_info *info, bson_er
 	return st;
 }
 
+/* A $group whose output does not depend on which documents it gets, only
+ * on how many: a constant _id and only {$sum: <number>} accumulators (the
+ * shape of countDocuments). */
+static bool counting_group(const bson_value_t *arg)
+{
+	bson_iter_t it;
+
+	if (arg->value_type != BSON_TYPE_DOCUMENT ||
+	    !bson_iter_init_from_data(&it, arg->value.v_doc.data, arg->value.v_doc.data_len))
+		return false;
+	while (bson_iter_next(&it)) {
+		const bson_value_t *v = bson_iter_value(&it);
+		bson_iter_t acc;
+		if (!strcmp(bson_iter_key(&it), "_id")) {
+			if (v->value_type == BSON_TYPE_DOCUMENT || v->value_type == BSON_TYPE_ARRAY ||
+			    (v->value_type == BSON_TYPE_UTF8 && v->value.v_utf8.str[0] == '$'))
+				return false;
+			continue;
+		}
+		if (!BSON_ITER_HOLDS_DOCUMENT(&it) || !bson_iter_recurse(&it, &acc) || !bson_iter_next(&acc) ||
+		    strcmp(bson_iter_key(&acc), "$sum") != 0 || !BSON_ITER_HOLDS_NUMBER(&acc) || bson_iter_next(&acc))
+			return false;
+	}
+	return true;
+}
+
+/* Do the stages after it depend only on the number of documents (more
+ * $skip/$limit, then $count or a counting $group)? */
+static bool tail_size_only(bson_iter_t it)
+{
+	while (bson_iter_next(&it)) {
+		const char *name;
+		bson_value_t arg;
+		if (stage_parts(&it, &name, &arg, NULL) != AGG_OK)
+			return false;
+		if (!strcmp(name, "$skip") || !strcmp(name, "$limit"))
+			continue;
+		return !strcmp(name, "$count") || (!strcmp(name, "$group") && counting_group(&arg));
+	}
+	return false;
+}
+
 static enum agg_status run_stages(const bson_t *pipeline, struct agg_run *r)
 {
 	bson_iter_t it;
@@ -251,6 +293,7 @@ static enum agg_status run_stages(const bson_t *pipeline, struct agg_run *r)
 		enum agg_status st = stage_parts(&it, &name, &arg, r->err);
 		if (st != AGG_OK)
 			return st;
+		r->size_only = tail_size_only(it);
 		if ((st = find_stage(name)->run(&arg, r)) != AGG_OK)
 			return st;
 	}

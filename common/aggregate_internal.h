@@ -33,6 +33,8 @@ struct agg_run {
 	size_t nin;
 	size_t max_docs, max_bytes;
 	uint32_t next_tie; /* next fresh tie class */
+	bool size_only;    /* the stages after this one depend only on how many
+	                    * documents pass, not which: a cut between ties is fine */
 	bson_error_t *err;
 };
 

@@ -103,7 +103,7 @@ static enum agg_status skip_run(const bson_value_t *arg, struct agg_run *r)
 
 	(void)agg_whole(arg, &n);
 	k = (uint64_t)n < r->s.n ? (size_t)n : r->s.n;
-	if (!cut_defined(&r->s, k))
+	if (!cut_defined(&r->s, k) && !r->size_only)
 		return agg_unsupported(r->err, "order:$skip");
 	for (size_t i = 0; i < k; i++) {
 		r->s.bytes -= r->s.v[i].doc->len;
@@ -121,7 +121,7 @@ static enum agg_status limit_run(const bson_value_t *arg, struct agg_run *r)
 
 	(void)agg_whole(arg, &n);
 	k = (uint64_t)n < r->s.n ? (size_t)n : r->s.n;
-	if (!cut_defined(&r->s, k))
+	if (!cut_defined(&r->s, k) && !r->size_only)
 		return agg_unsupported(r->err, "order:$limit");
 	for (size_t i = k; i < r->s.n; i++) {
 		r->s.bytes -= r->s.v[i].doc->len;

@@ -138,6 +138,12 @@ static const struct acase cases[] = {
 	{ "[{'$sort': {'quantity': 1, '_id': 1}}, {'$skip': 1}, {'$limit': 2}, {'$project': {'_id': 1}}]", NULL, OK,
 	  "[{'_id': 1}, {'_id': 3}]" },
 	{ "[{'$limit': 2}]", NULL, UN, "order:$limit" },
+	/* countDocuments with skip/limit: only how many pass matters */
+	{ "[{'$match': {'price': {'$gte': 10}}}, {'$skip': 1}, {'$limit': 5}, {'$group': {'_id': 1, 'n': {'$sum': 1}}}]",
+	  NULL, OK, "[{'_id': 1, 'n': 2}]" },
+	{ "[{'$skip': 2}, {'$count': 'c'}]", NULL, OK, "[{'c': 3}]" },
+	{ "[{'$skip': 1}, {'$group': {'_id': 1, 'q': {'$sum': '$quantity'}}}]", NULL, UN, "order:$skip" },
+	{ "[{'$limit': 2}, {'$group': {'_id': '$item', 'n': {'$sum': 1}}}]", NULL, UN, "order:$limit" },
 	{ "[{'$sort': {'price': 1}}, {'$limit': 1}]", NULL, UN, "order:$limit" },
 	{ "[{'$sort': {'price': 1}}, {'$limit': 2}, {'$project': {'_id': 1}}]", NULL, OK, "[{'_id': 3}, {'_id': 4}]" },
 	{ "[{'$limit': 10}]", NULL, OK, SALES },
