@@ -11,7 +11,7 @@
 # 4. the same unit and integration tests against an AddressSanitizer +
 #    UndefinedBehaviorSanitizer build (build-asan/)
 # 5. the libFuzzer targets, seed 1, FUZZ_RUNS inputs (1 000 000) or
-#    FUZZ_SECONDS (40) each, whichever ends first
+#    FUZZ_SECONDS (30) each, whichever ends first
 #
 # Set TANDEM_TEST_MONGO_URI=mongodb://... to run the integration tests
 # against a real mongod instead of the reference upstream.
@@ -62,8 +62,8 @@ if [ "${QUICK:-0}" != 1 ]; then
     # A fixed seed and run count make this pass the same every time, so a
     # finding is reproducible; long exploring runs are local:
     # bash tests/fuzz/run.sh 600
-    echo "== fuzzing (wire parsers, jsonb codec, queue entries, write and read commands), seed 1, at most ${FUZZ_SECONDS:-40} s each"
-    FUZZ_ARGS=${FUZZ_ARGS:-"-seed=1 -runs=${FUZZ_RUNS:-1000000}"} bash tests/fuzz/run.sh "${FUZZ_SECONDS:-40}"
+    echo "== fuzzing (wire parsers, jsonb codec, queue entries, write and read commands), seed 1, at most ${FUZZ_SECONDS:-30} s each"
+    FUZZ_ARGS=${FUZZ_ARGS:-"-seed=1 -runs=${FUZZ_RUNS:-1000000}"} bash tests/fuzz/run.sh "${FUZZ_SECONDS:-30}"
   fi
 fi
 echo "== all tests passed"
