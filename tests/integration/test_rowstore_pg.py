@@ -174,13 +174,20 @@ def mapped_doc(r, coll, i):
 
 # ---- the round trip ----------------------------------------------------------
 
+def echoed_docs(stderr):
+	"""The documents --echo wrote to stderr, without libraries' warnings
+	(libmongoc prints "Falling back to malloc for counters." when it cannot
+	map its shared-memory counters)."""
+	return [line for line in stderr.splitlines() if line.startswith("{")]
+
+
 def load_and_dump(tandemctl, dsn, coll, docs, tmp_path, tenant="t1"):
 	f = tmp_path / ("%s_%s.jsonl" % (coll, tenant))
 	f.write_text("".join(json_util.dumps(d, json_options=CANON) + "\n" for d in docs))
 	r = run(tandemctl, "dump", "--pg", dsn, "--mapping", MAPPING, "--tenant", tenant, "--collection", coll,
 		"--load", str(f), "--twice", "--echo")
 	assert r.returncode == 0, "seed %d: %s" % (SEED, r.stderr[-3000:])
-	return r.stdout.splitlines(), r.stderr.splitlines()
+	return r.stdout.splitlines(), echoed_docs(r.stderr)
 
 
 def check_collection(tandemctl, dsn, coll, docs, tmp_path, pg_count):
@@ -319,7 +326,7 @@ def test_rowstore_every_column_type_on_postgres(tandemctl, db, tmp_path):
 		r = run(tandemctl, "dump", "--pg", db, "--mapping", str(mapping), "--tenant", db_tenant,
 			"--collection", "things", "--load", str(f), "--twice", "--echo")
 		assert r.returncode == 0, "seed %d: %s" % (SEED, r.stderr[-3000:])
-		dumped, echoed = r.stdout.splitlines(), r.stderr.splitlines()
+		dumped, echoed = r.stdout.splitlines(), echoed_docs(r.stderr)
 		assert len(dumped) == len(docs)
 		assert sorted(dumped) == sorted(echoed), "seed %d" % SEED
 		# the edge values really went to typed columns for the most part
