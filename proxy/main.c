@@ -23,6 +23,7 @@
 #include "log.h"
 #include "mapping.h"
 #include "metrics.h"
+#include "pgserve.h"
 #include "proxy.h"
 #include "tls.h"
 #include "topology.h"
@@ -183,9 +184,14 @@ static void start_dualwrite(void)
 			die_config(err);
 		}
 	}
-	if (!dualwrite_start(&live, px_mapping, err, sizeof(err)))
+	/* Served writes answer through the worker's inbox; shadow reads wait
+	 * for the dual-write watermark.  Passed in: neither folder depends on
+	 * the proxy core. */
+	static const struct shadow_writes writes = {dualwrite_submitted, dualwrite_settled};
+	pgserve_set_reply(worker_post_reply);
+	if (!dualwrite_start(&live, px_mapping, &pgserve_ops, err, sizeof(err)))
 		die_config(err);
-	if (!shadow_start(&live, px_mapping, err, sizeof(err)))
+	if (!shadow_start(&live, px_mapping, &writes, err, sizeof(err)))
 		die_config(err);
 }
 

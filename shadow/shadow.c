@@ -21,8 +21,7 @@
 #include <mongoc/mongoc.h>
 
 #include "cfg.h"
-#include "dualwrite.h"
-#include "dwcapture.h"
+#include "msgdoc.h"
 #include "flags.h"
 #include "log.h"
 #include "metrics.h"
@@ -128,7 +127,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (shadow_now_us() >= r->job->deadline_us) {
-		if (!r->fetching && !dualwrite_settled(r->job->dw_seq)) {
+		if (!r->fetching && !shadow_writes_settled(r->job->dw_seq)) {
 			shmetrics_skipped(r->job->db, job_coll(r->job), "lag");
 			run_end(r);
 			return;
@@ -237,7 +236,7 @@ static void fetch_next(struct shrun *r)
 	struct mapping_collection scratch;
 	bson_t empty = BSON_INITIALIZER;
 
-	if (r->next == 0 && !dualwrite_settled(r->job->dw_seq)) {
+	if (r->next == 0 && !shadow_writes_settled(r->job->dw_seq)) {
 		arm(r, LAG_POLL_US);   /* writes acknowledged before the read are not applied yet */
 		return;
 	}
@@ -290,7 +289,7 @@ static void run_start(struct shjob *job)
 	bson_init(&r->filter);
 	TAILQ_INSERT_TAIL(&sh.runs, r, link);
 	bson_destroy(&job->reply);
-	if (!dwcapture_reply_body(job->raw, job->raw_len, &job->reply)) {
+	if (!msgdoc_reply_body(job->raw, job->raw_len, &job->reply)) {
 		bson_init(&job->reply);
 		shmetrics_skipped(job->db, job_coll(job), "unreadable_reply");
 		run_end(r);
@@ -477,12 +476,25 @@ static bool conf_from(const struct cfg *cfg, const struct mapping *mapping, char
 	return true;
 }
 
-bool shadow_start(const struct cfg *cfg, const struct mapping *mapping, char *err, size_t errlen)
+bool shadow_writes_settled(uint64_t seq)
+{
+	return !shadow_conf.writes.settled || shadow_conf.writes.settled(seq);
+}
+
+uint64_t shadow_writes_submitted(void)
+{
+	return shadow_conf.writes.submitted ? shadow_conf.writes.submitted() : 0;
+}
+
+bool shadow_start(const struct cfg *cfg, const struct mapping *mapping,
+		  const struct shadow_writes *writes, char *err, size_t errlen)
 {
 	struct pgpool_opts po = {0};
 
 	if (!cfg->pg[0])
 		return true;
+	if (writes)
+		shadow_conf.writes = *writes;
 	if (!conf_from(cfg, mapping, err, errlen))
 		return false;
 	pthread_mutex_init(&sh.mu, NULL);

@@ -33,9 +33,21 @@ struct cfg;
 struct mapping;
 struct shjob;
 
+/* Where the dual-write applier stands, passed in by the proxy so that
+ * shadow/ does not depend on it (dualwrite_submitted / dualwrite_settled):
+ * submitted() is the number of writes handed over so far, settled(n)
+ * whether the first n are applied to PostgreSQL or queued.  A read waits
+ * for the writes acknowledged before it.  NULL members: always settled. */
+struct shadow_writes {
+	uint64_t (*submitted)(void);
+	bool (*settled)(uint64_t seq);
+};
+
 /* Start the shadow thread when cfg->pg is set.  mapping may be NULL and
- * must outlive the thread.  False (err set) on a setup error. */
-bool shadow_start(const struct cfg *cfg, const struct mapping *mapping, char *err, size_t errlen)
+ * must outlive the thread; writes is copied.  False (err set) on a setup
+ * error. */
+bool shadow_start(const struct cfg *cfg, const struct mapping *mapping,
+		  const struct shadow_writes *writes, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* Stop the thread; queued jobs are dropped (they are samples). */

@@ -15,8 +15,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "dualwrite.h"
-#include "dwcapture.h"
+#include "msgdoc.h"
 #include "flags.h"
 #include "sample.h"
 #include "shmetrics.h"
@@ -50,7 +49,7 @@ struct shjob *shadow_capture_request(uint64_t conn, const struct msg_info *info,
 	struct shjob *job = calloc(1, sizeof(*job));
 	if (!job)
 		return NULL;
-	if (!dwcapture_command(info, msg, len, &job->cmd)) {
+	if (!msgdoc_command(info, msg, len, &job->cmd)) {
 		free(job);
 		return NULL;
 	}
@@ -107,7 +106,7 @@ void shadow_capture_submit(struct shjob *job)
 		shadow_job_free(job);
 		return;
 	}
-	job->dw_seq = dualwrite_submitted();
+	job->dw_seq = shadow_writes_submitted();
 	job->deadline_us = shadow_now_us() + shadow_conf.timeout_us;
 	shadow_submit(job);
 }

@@ -71,6 +71,7 @@ struct shconf {
 	struct shadow_caps *caps;
 	struct shadow_ignore *ignore;
 	struct mismatch_limiter *limiter;
+	struct shadow_writes writes;  /* the dual-write watermark (shadow.h) */
 };
 
 extern struct shconf shadow_conf;
@@ -78,6 +79,10 @@ extern atomic_bool shadow_on;
 extern _Atomic unsigned shadow_nqueued;
 
 uint64_t shadow_now_us(void);
+
+/* The dual-write watermark through shadow_conf.writes (true / 0 without). */
+bool shadow_writes_settled(uint64_t seq);
+uint64_t shadow_writes_submitted(void);
 /* Hand a job to the shadow thread (worker side). */
 void shadow_submit(struct shjob *job);
 

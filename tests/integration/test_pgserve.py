@@ -1,5 +1,5 @@
 """write_mode pg_primary and pg_only: PostgreSQL executes the write and its
-result answers the client (proxy/dwserve.h).  The CRUD spec cases run in
+result answers the client (proxy/pgserve/pgserve.h).  The CRUD spec cases run in
 both modes in test_conformance_write.py; these tests cover what the spec
 does not: MongoDB behind PostgreSQL, duplicate keys and declared
 constraints as writeErrors, retries, PostgreSQL down, transactions.

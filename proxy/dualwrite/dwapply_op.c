@@ -19,7 +19,6 @@
 #include <string.h>
 
 #include "ddl.h"
-#include "dwserve.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -546,7 +545,11 @@ enum dwop_step dwop_start(struct dwunit *u)
 	case 'D':
 		return op_drop(u, mc) ? DWOP_DONE : DWOP_FAILED;
 	case 's':
-		return dwserve_start(u);
+		if (!u->serve || !u->a->o.serve) {   /* only pgserve makes these */
+			dwunit_fail_permanent(u, "a served write outside the proxy's applier");
+			return DWOP_FAILED;
+		}
+		return u->a->o.serve->start(u);
 	default:
 		metrics_inc(METRIC_DW_UNTRANSLATABLE);
 		log_op(LOG_WARN, "dualwrite_untranslatable", u, &o, "unknown op kind");

@@ -14,17 +14,6 @@
 #include "dualwrite.h"
 #include "inspect.h"
 
-/* The command of an OP_MSG request (compressed or not) as one document:
- * the body without $db, kind-1 sequences merged in as arrays.  *cmd is
- * initialised only when true is returned. */
-bool dwcapture_command(const struct msg_info *info, const uint8_t *msg, size_t len, bson_t *cmd)
-	__attribute__((warn_unused_result));
-
-/* The body of a reply (OP_MSG, compressed or not) into *out (initialised
- * when true). */
-bool dwcapture_reply_body(const uint8_t *msg, size_t len, bson_t *out)
-	__attribute__((warn_unused_result));
-
 /* A job for this request (msg[0..len) is the whole message as received),
  * or NULL when it is not a write to capture. */
 struct dwjob *dwcapture_request(uint64_t conn, const struct msg_info *info, const uint8_t *msg,

@@ -31,7 +31,9 @@
 
 #include "ddl.h"
 #include "oid_uuid.h"
-#include "rowcodec_internal.h"
+#include "rowcodec_text.h"
+#include "rowcodec.h"
+#include "rowcodec_hooks.h"
 
 #define MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
 

@@ -23,13 +23,14 @@
 #include <bson/bson.h>
 
 struct cfg;
+struct dwserve_ops;
 struct mapping;
 
 struct worker;
 
 enum dwjob_kind {
 	DWJOB_CAPTURE,            /* MongoDB answered: replay what it applied */
-	DWJOB_SERVE,              /* pg_primary / pg_only: PostgreSQL answers (dwserve.h) */
+	DWJOB_SERVE,              /* pg_primary / pg_only: PostgreSQL answers (pgserve.h) */
 };
 
 /* One write: the command as sent (kind-1 sequences merged into the body as
@@ -47,14 +48,17 @@ struct dwjob {
 	bool pg_only;             /* MongoDB is not written at all */
 	bool expects_reply;       /* false: moreToCome, nobody waits */
 	int32_t request_id;       /* the reply's responseTo */
-	struct worker *w;         /* the client's worker (worker_post_reply) */
+	struct worker *w;         /* the client's worker (opaque here: pgserve's reply_fn) */
 	TAILQ_ENTRY(dwjob) link;
 };
 
 /* Start the applier when cfg->pg is set.  mapping may be NULL and must
- * outlive the applier.  False (err set) on a setup error. */
-bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping, char *err,
-		     size_t errlen) __attribute__((warn_unused_result));
+ * outlive the applier; serve computes and answers DWJOB_SERVE jobs
+ * (proxy/pgserve's pgserve_ops; NULL: such jobs are dropped).  False (err
+ * set) on a setup error. */
+bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping,
+		     const struct dwserve_ops *serve, char *err, size_t errlen)
+	__attribute__((warn_unused_result));
 
 /* Jobs submitted so far; dualwrite_settled(n) is true once every one of the
  * first n is applied to PostgreSQL or queued (always, without an applier).

@@ -20,7 +20,7 @@
 #include <string.h>
 
 #include "ddl.h"
-#include "rowcodec_internal.h"
+#include "rowcodec.h"
 
 #define MAX_PARAMS 60000 /* PostgreSQL allows 65535 per statement */
 

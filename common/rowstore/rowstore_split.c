@@ -25,7 +25,9 @@
 #include <string.h>
 
 #include "oid_uuid.h"
-#include "rowcodec_internal.h"
+#include "rowcodec_text.h"
+#include "rowcodec.h"
+#include "rowcodec_hooks.h"
 
 /* ---- marks: element key address -> marker JSON ------------------------- */
 

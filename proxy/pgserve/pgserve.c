@@ -1,12 +1,12 @@
 /*
- * dwserve.c - served writes around their computation (dwserve.h): intake
+ * pgserve.c - served writes around their computation (pgserve.h): intake
  * and refusals, the reply to the client's worker, the retry cache, the
  * copy to MongoDB behind PostgreSQL (pg_primary), computing again after
- * PostgreSQL refused a statement.  The statements: dwserve_exec.c.
+ * PostgreSQL refused a statement.  The statements: pgserve_exec.c.
  *
  * Runs on the applier thread only, like the rest of the apply engine.
  */
-#include "dwserve_internal.h"
+#include "pgserve_internal.h"
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -30,14 +30,14 @@ struct retry_slot {
 
 static struct retry_slot retry_cache[RETRY_SLOTS];
 static atomic_int reply_request_id = 1;
-static dwserve_reply_fn reply_fn;
+static pgserve_reply_fn reply_fn;
 
-void dwserve_set_reply(dwserve_reply_fn fn)
+void pgserve_set_reply(pgserve_reply_fn fn)
 {
 	reply_fn = fn;
 }
 
-const char *dwserve_code_name(int32_t code)
+const char *pgserve_code_name(int32_t code)
 {
 	switch (code) {
 	case 2: return "BadValue";
@@ -53,7 +53,7 @@ const char *dwserve_code_name(int32_t code)
 	}
 }
 
-void dwserve_error_append(bson_t *arr, uint32_t *n, uint32_t index, int32_t code, const char *msg)
+void pgserve_error_append(bson_t *arr, uint32_t *n, uint32_t index, int32_t code, const char *msg)
 {
 	bson_t e;
 	char key[16];
@@ -70,7 +70,7 @@ void dwserve_error_append(bson_t *arr, uint32_t *n, uint32_t index, int32_t code
 
 /* ---- replies ---- */
 
-static void post(const struct dwserve *s, const bson_t *body)
+static void post(const struct pgserve *s, const bson_t *body)
 {
 	size_t len;
 	uint8_t *msg;
@@ -82,11 +82,11 @@ static void post(const struct dwserve *s, const bson_t *body)
 		reply_fn(s->w, s->conn, s->response_to, msg, len);
 }
 
-static void post_error(const struct dwserve *s, int32_t code, const char *msg, bool retryable)
+static void post_error(const struct pgserve *s, int32_t code, const char *msg, bool retryable)
 {
 	bson_t doc, labels;
 
-	opmsg_error_doc(&doc, code, dwserve_code_name(code), msg);
+	opmsg_error_doc(&doc, code, pgserve_code_name(code), msg);
 	if (retryable) {
 		BSON_APPEND_ARRAY_BEGIN(&doc, "errorLabels", &labels);
 		BSON_APPEND_UTF8(&labels, "0", "RetryableWriteError");
@@ -97,7 +97,7 @@ static void post_error(const struct dwserve *s, int32_t code, const char *msg, b
 }
 
 /* writeErrors of the run and of refused statements, in index order. */
-static void merge_errors(const struct dwserve *s, bson_t *out)
+static void merge_errors(const struct pgserve *s, bson_t *out)
 {
 	bson_iter_t a, b;
 	bool ha, hb;
@@ -134,9 +134,9 @@ static void merge_errors(const struct dwserve *s, bson_t *out)
 	bson_append_array_end(out, &arr);
 }
 
-void dwserve_build_reply(struct dwserve *s, const struct dwunit *u)
+void pgserve_build_reply(struct pgserve *s, const struct dwunit *u)
 {
-	const struct dwserve_run *r = &s->run;
+	const struct pgserve_run *r = &s->run;
 
 	bson_reinit(&s->reply);
 	if (s->cmd == DWS_FAM) {
@@ -175,7 +175,7 @@ void dwserve_build_reply(struct dwserve *s, const struct dwunit *u)
 
 /* ---- retries ---- */
 
-static struct retry_slot *retry_slot(const struct dwserve *s)
+static struct retry_slot *retry_slot(const struct pgserve *s)
 {
 	uint64_t h = 1469598103934665603ull;
 
@@ -185,7 +185,7 @@ static struct retry_slot *retry_slot(const struct dwserve *s)
 	return &retry_cache[h % RETRY_SLOTS];
 }
 
-static const bson_t *retry_find(const struct dwserve *s)
+static const bson_t *retry_find(const struct pgserve *s)
 {
 	struct retry_slot *r = retry_slot(s);
 
@@ -194,7 +194,7 @@ static const bson_t *retry_find(const struct dwserve *s)
 	return NULL;
 }
 
-static void retry_store(const struct dwserve *s)
+static void retry_store(const struct pgserve *s)
 {
 	struct retry_slot *r = retry_slot(s);
 
@@ -209,7 +209,7 @@ static void retry_store(const struct dwserve *s)
 
 /* ---- MongoDB behind PostgreSQL ---- */
 
-static void mirror_log(const struct dwserve *s, const char *what, const char *error)
+static void mirror_log(const struct pgserve *s, const char *what, const char *error)
 {
 	struct log_line *l = log_begin(LOG_WARN, "pgserve_mirror_failed", s->conn);
 
@@ -224,7 +224,7 @@ static void mirror_log(const struct dwserve *s, const char *what, const char *er
 }
 
 /* Run one mirror command; writeErrors and failures are logged. */
-static void mirror_run(struct dwapply *a, const struct dwserve *s, const bson_t *cmd,
+static void mirror_run(struct dwapply *a, const struct pgserve *s, const bson_t *cmd,
 		       const char *what)
 {
 	char err[256];
@@ -247,7 +247,7 @@ static void mirror_run(struct dwapply *a, const struct dwserve *s, const bson_t 
 }
 
 /* pg_primary: every document the command changed, by _id, in chunks. */
-static void mirror(struct dwapply *a, const struct dwserve *s)
+static void mirror(struct dwapply *a, const struct pgserve *s)
 {
 	bson_iter_t it;
 	bson_t cmd, arr, st, q;
@@ -296,9 +296,9 @@ static void mirror(struct dwapply *a, const struct dwserve *s)
 
 /* ---- life of a served write ---- */
 
-static void serve_free(struct dwserve *s)
+static void serve_free(struct pgserve *s)
 {
-	dwserve_run_free(&s->run);
+	pgserve_run_free(&s->run);
 	bson_destroy(&s->late);
 	bson_destroy(&s->reply);
 	bson_destroy(&s->mirror_put);
@@ -314,14 +314,14 @@ static void entry_free(struct dwentry *e)
 	dwentry_free(e);
 }
 
-bool dwserve_retryable(const struct dwentry *e)
+bool pgserve_retryable(const struct dwentry *e)
 {
 	return e->serve && e->serve->retry;
 }
 
-void dwserve_refused(struct dwentry *e, uint32_t stmt, const char *sqlstate, const char *message)
+void pgserve_refused(struct dwentry *e, uint32_t stmt, const char *sqlstate, const char *message)
 {
-	struct dwserve *s = e->serve;
+	struct pgserve *s = e->serve;
 	bool dup = strcmp(sqlstate, "23505") == 0;
 
 	s->refused_stmt = stmt;
@@ -331,14 +331,14 @@ void dwserve_refused(struct dwentry *e, uint32_t stmt, const char *sqlstate, con
 		 message);
 }
 
-void dwserve_applied_before(struct dwentry *e)
+void pgserve_applied_before(struct dwentry *e)
 {
 	e->serve->applied_before = true;
 }
 
-void dwserve_done(struct dwapply *a, struct dwentry *e, enum dwapply_outcome o, const char *why)
+void pgserve_done(struct dwapply *a, struct dwentry *e, enum dwapply_outcome o, const char *why)
 {
-	struct dwserve *s = e->serve;
+	struct pgserve *s = e->serve;
 	char msg[512];
 
 	if (o == DWAPPLY_APPLIED) {
@@ -356,7 +356,7 @@ void dwserve_done(struct dwapply *a, struct dwentry *e, enum dwapply_outcome o, 
 	    s->reruns++ <= s->nstmts) {
 		/* That statement fails; the command is computed again without it
 		 * (an ordered one up to it). */
-		dwserve_error_append(&s->late, &s->nlate, s->refused_stmt, s->refused_code,
+		pgserve_error_append(&s->late, &s->nlate, s->refused_stmt, s->refused_code,
 				     s->refused_msg);
 		if (s->ordered || s->cmd == DWS_FAM)
 			s->stop_at = s->refused_stmt;
@@ -385,7 +385,7 @@ void dwserve_done(struct dwapply *a, struct dwentry *e, enum dwapply_outcome o, 
 
 static const struct {
 	const char *name;
-	enum dwserve_cmd cmd;
+	enum pgserve_cmd cmd;
 	const char *array;
 } commands[] = {
 	{"insert", DWS_INSERT, "documents"},
@@ -411,7 +411,7 @@ static bool uses(const bson_t *cmd, const char *array, const char *key)
 }
 
 /* Fill s from job; false (s->reply set to an error) when not served. */
-static bool serve_parse(struct dwserve *s, const struct dwjob *job, int32_t *code,
+static bool serve_parse(struct pgserve *s, const struct dwjob *job, int32_t *code,
 			const char **why)
 {
 	bson_iter_t it;
@@ -459,9 +459,9 @@ static bool serve_parse(struct dwserve *s, const struct dwjob *job, int32_t *cod
 	       (*code = 6, *why = "out of memory", false);
 }
 
-void dwserve_submit(struct dwapply *a, const struct dwjob *job, const char *node, uint64_t seq)
+void pgserve_submit(struct dwapply *a, const struct dwjob *job, const char *node, uint64_t seq)
 {
-	struct dwserve *s = calloc(1, sizeof(*s));
+	struct pgserve *s = calloc(1, sizeof(*s));
 	struct dwentry *e = NULL;
 	const bson_t *cached;
 	const char *why;
@@ -512,7 +512,7 @@ void dwserve_submit(struct dwapply *a, const struct dwjob *job, const char *node
 	dwapply_push(a, e);
 }
 
-bool dwserve_project(const bson_t *fields, const bson_t *filter, const bson_t *doc,
+bool pgserve_project(const bson_t *fields, const bson_t *filter, const bson_t *doc,
 		     const struct match_result *m, bson_t *out, bson_error_t *err)
 {
 	struct project *p = NULL;
@@ -529,3 +529,12 @@ bool dwserve_project(const bson_t *fields, const bson_t *filter, const bson_t *d
 		err->code = 2;
 	return st == PROJECT_OK;
 }
+
+const struct dwserve_ops pgserve_ops = {
+	.submit = pgserve_submit,
+	.done = pgserve_done,
+	.start = pgserve_start,
+	.retryable = pgserve_retryable,
+	.refused = pgserve_refused,
+	.applied_before = pgserve_applied_before,
+};

@@ -27,12 +27,11 @@
 #include "cfg.h"
 #include "dwapply.h"
 #include "dwqueue.h"
-#include "dwserve.h"
 #include "dwtrans.h"
+#include "dwunit.h"
 #include "flags.h"
 #include "log.h"
 #include "metrics.h"
-#include "worker.h"
 
 #define DW_MAX_TXNS 10000
 #define DW_TXN_MAX_MS 120000
@@ -68,6 +67,7 @@ static struct {
 	struct event *intake, *tick;
 	struct dwapply *ap;
 	struct dwqueue *q;
+	const struct dwserve_ops *serve;  /* NULL: no served writes */
 	char node[80];
 	uint64_t seq;
 	unsigned drain_ms;
@@ -346,7 +346,8 @@ static void handle_job(struct dwjob *job)
 	bson_t ops;
 
 	if (job->kind == DWJOB_SERVE) {
-		dwserve_submit(dw.ap, job, dw.node, ++dw.seq);
+		if (dw.serve)
+			dw.serve->submit(dw.ap, job, dw.node, ++dw.seq);
 		return;
 	}
 	dwtrans_session(&job->cmd, &s);
@@ -454,7 +455,7 @@ static void done(struct dwentry *e, enum dwapply_outcome o, const char *why, voi
 	if (dwapply_pending(dw.ap) == 0)
 		settle(dw.tail_seq);
 	if (e->serve) {
-		dwserve_done(dw.ap, e, o, why);
+		dw.serve->done(dw.ap, e, o, why);
 		return;
 	}
 	if (e->owner) {
@@ -498,7 +499,8 @@ static void *thread_main(void *arg)
 	return NULL;
 }
 
-bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping, char *err, size_t errlen)
+bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping,
+		     const struct dwserve_ops *serve, char *err, size_t errlen)
 {
 	char host[64] = "tandem";
 
@@ -513,6 +515,7 @@ bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping, char 
 		snprintf(dw.node, sizeof(dw.node), "%s.%d", host, (int)getpid());
 	}
 	dw.drain_ms = (unsigned)cfg->dw_drain_interval_ms;
+	dw.serve = serve;
 	struct dwqueue_opts qo = {cfg->redis, cfg->dw_spool_path, cfg->dw_spool_fsync, dw.node};
 	if (!(dw.q = dwqueue_new(&qo, err, errlen)))
 		return false;
@@ -529,10 +532,10 @@ bool dualwrite_start(const struct cfg *cfg, const struct mapping *mapping, char 
 		.timeout_ms = (unsigned)cfg->dw_timeout_ms,
 		.done = done,
 		.admit = admit,
+		.serve = serve,
 	};
 	if (!(dw.ap = dwapply_new(dw.base, &ao, err, errlen)))
 		return false;
-	dwserve_set_reply(worker_post_reply);
 	dw.intake = event_new(dw.base, -1, EV_PERSIST, intake_cb, NULL);
 	dw.tick = event_new(dw.base, -1, EV_PERSIST, tick_cb, NULL);
 	struct timeval tv = {dw.drain_ms / 1000, (dw.drain_ms % 1000) * 1000};

@@ -30,7 +30,9 @@
 #include <openssl/evp.h>
 
 #include "oid_uuid.h"
-#include "rowcodec_internal.h"
+#include "rowcodec_text.h"
+#include "rowcodec.h"
+#include "rowcodec_hooks.h"
 
 const char *rs_id_sql_type(enum mapping_id_kind k)
 {

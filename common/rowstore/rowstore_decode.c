@@ -21,7 +21,9 @@
 #include <string.h>
 
 #include "oid_uuid.h"
-#include "rowcodec_internal.h"
+#include "rowcodec_text.h"
+#include "rowcodec.h"
+#include "rowcodec_hooks.h"
 
 struct dctx {
 	const struct mapping_collection *mc;

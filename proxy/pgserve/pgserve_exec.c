@@ -1,8 +1,8 @@
 /*
- * dwserve_exec.c - compute a served write inside its unit (dwserve.h):
+ * pgserve_exec.c - compute a served write inside its unit (pgserve.h):
  * the statement loop, inserts, and the steps statements share (SELECT,
  * candidates, writeErrors).  Update / delete / findAndModify statements:
- * dwserve_stmt.c.
+ * pgserve_stmt.c.
  *
  * Statements run in order; each one that must read PostgreSQL submits a
  * SELECT and returns DWOP_WAIT, and the SELECT's callback re-enters the
@@ -14,7 +14,7 @@
  *   phase PH_ROWS      candidates came back: match, update / delete
  *   phase PH_ID_CHECK  an upsert's _id: is it taken by a row the filter missed?
  */
-#include "dwserve_internal.h"
+#include "pgserve_internal.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -26,6 +26,7 @@
 #include "match.h"
 #include "metrics.h"
 #include "opmsg.h"
+#include "pgpool.h"
 #include "rowstore.h"
 #include "update.h"
 
@@ -35,17 +36,17 @@ struct sel {
 
 static enum dwop_step run_stmts(struct dwunit *u, bool async);
 
-static struct dwserve *serve_of(const struct dwunit *u)
+static struct pgserve *serve_of(const struct dwunit *u)
 {
 	return TAILQ_FIRST(&u->entries)->serve;
 }
 
-const char *dwserve_tenant(const struct dwunit *u)
+const char *pgserve_tenant(const struct dwunit *u)
 {
 	return TAILQ_FIRST(&u->entries)->tenant;
 }
 
-void dwserve_run_free(struct dwserve_run *r)
+void pgserve_run_free(struct pgserve_run *r)
 {
 	if (!r->started)
 		return;
@@ -58,9 +59,9 @@ void dwserve_run_free(struct dwserve_run *r)
 	r->started = false;
 }
 
-void dwserve_run_reset(struct dwserve *s)
+void pgserve_run_reset(struct pgserve *s)
 {
-	dwserve_run_free(&s->run);
+	pgserve_run_free(&s->run);
 	memset(&s->run, 0, sizeof(s->run));
 }
 
@@ -78,7 +79,7 @@ static bool cmd_view(const struct dwunit *u, bson_t *cmd)
 	return bson_init_static(cmd, data, len);
 }
 
-bool dwserve_sub_doc(const bson_t *parent, const char *key, bson_t *out)
+bool pgserve_sub_doc(const bson_t *parent, const char *key, bson_t *out)
 {
 	bson_iter_t it;
 	uint32_t len;
@@ -95,7 +96,7 @@ bool dwserve_sub_doc(const bson_t *parent, const char *key, bson_t *out)
 	return bson_init_static(out, data, len);
 }
 
-bool dwserve_flag(const bson_t *doc, const char *key)
+bool pgserve_flag(const bson_t *doc, const char *key)
 {
 	bson_iter_t it;
 
@@ -104,7 +105,7 @@ bool dwserve_flag(const bson_t *doc, const char *key)
 
 /* ---- outcomes of one statement ---- */
 
-void dwserve_stmt_error(struct dwserve *s, int32_t code, const char *fmt, ...)
+void pgserve_stmt_error(struct pgserve *s, int32_t code, const char *fmt, ...)
 {
 	char msg[512];
 	va_list ap;
@@ -115,22 +116,22 @@ void dwserve_stmt_error(struct dwserve *s, int32_t code, const char *fmt, ...)
 	if (s->cmd == DWS_FAM) {
 		s->run.fam_error = true;
 		bson_destroy(&s->run.fam);
-		opmsg_error_doc(&s->run.fam, code, dwserve_code_name(code), msg);
+		opmsg_error_doc(&s->run.fam, code, pgserve_code_name(code), msg);
 	} else {
-		dwserve_error_append(&s->run.errors, &s->run.nerrors, s->run.i, code, msg);
+		pgserve_error_append(&s->run.errors, &s->run.nerrors, s->run.i, code, msg);
 	}
 	if (s->ordered || s->cmd == DWS_FAM)
 		s->run.stop = true;
 }
 
-void dwserve_dup_key(struct dwserve *s, const bson_value_t *id)
+void pgserve_dup_key(struct pgserve *s, const bson_value_t *id)
 {
 	bson_t k = BSON_INITIALIZER;
 	char *js;
 
 	bson_append_value(&k, "_id", 3, id);
 	js = bson_as_relaxed_extended_json(&k, NULL);
-	dwserve_stmt_error(s, CODE_DUPLICATE_KEY,
+	pgserve_stmt_error(s, CODE_DUPLICATE_KEY,
 		   "E11000 duplicate key error collection: %s.%s index: _id_ dup key: %s", s->db,
 		   s->coll, js ? js : "{}");
 	bson_free(js);
@@ -139,13 +140,13 @@ void dwserve_dup_key(struct dwserve *s, const bson_value_t *id)
 
 /* A row PostgreSQL cannot hold (mapped type, size): a writeError, and the
  * unit goes on with the other statements. */
-bool dwserve_put(struct dwunit *u, struct dwserve *s, const bson_t *doc)
+bool pgserve_put(struct dwunit *u, struct pgserve *s, const bson_t *doc)
 {
-	if (dwstore_put(u, s->run.mc, dwserve_tenant(u), doc))
+	if (dwstore_put(u, s->run.mc, pgserve_tenant(u), doc))
 		return true;
 	if (u->permanent) {
 		u->failed = u->permanent = false;
-		dwserve_stmt_error(s, CODE_VALIDATION, "%s", u->why);
+		pgserve_stmt_error(s, CODE_VALIDATION, "%s", u->why);
 	}
 	return false;
 }
@@ -159,14 +160,14 @@ static int32_t update_error_code(const char *msg)
 	return CODE_BAD_VALUE;
 }
 
-void dwserve_update_failed(struct dwserve *s, enum update_status st, const bson_error_t *err)
+void pgserve_update_failed(struct pgserve *s, enum update_status st, const bson_error_t *err)
 {
 	if (st == UPDATE_RESYNC)
-		dwserve_stmt_error(s, CODE_NOT_IMPLEMENTED,
+		pgserve_stmt_error(s, CODE_NOT_IMPLEMENTED,
 			   "tandem cannot compute this update when PostgreSQL answers writes: %s",
 			   err->message);
 	else
-		dwserve_stmt_error(s, update_error_code(err->message), "%s", err->message);
+		pgserve_stmt_error(s, update_error_code(err->message), "%s", err->message);
 }
 
 /* ---- SELECT ---- */
@@ -175,7 +176,7 @@ static void select_done(const struct pgpool_result *res, void *arg)
 {
 	struct sel *sl = arg;
 	struct dwunit *u = sl->u;
-	struct dwserve *s = serve_of(u);
+	struct pgserve *s = serve_of(u);
 
 	free(sl);
 	if (res->cls != PGPOOL_OK) {
@@ -187,16 +188,16 @@ static void select_done(const struct pgpool_result *res, void *arg)
 	(void)run_stmts(u, true);
 }
 
-bool dwserve_select(struct dwunit *u, const bson_t *filter)
+bool pgserve_select(struct dwunit *u, const bson_t *filter)
 {
-	struct dwserve *s = serve_of(u);
+	struct pgserve *s = serve_of(u);
 	struct sqllist l;
 	bson_error_t err;
 	struct pgbatch *b = NULL;
 	struct sel *sl = calloc(1, sizeof(*sl));
 
 	sqllist_init(&l);
-	if (!sl || !rowstore_select(s->run.mc, dwserve_tenant(u), filter, &l, &err) ||
+	if (!sl || !rowstore_select(s->run.mc, pgserve_tenant(u), filter, &l, &err) ||
 	    !(b = pgbatch_new()) ||
 	    !pgbatch_add(b, l.stmts[0].sql, l.stmts[0].nparams, (const char *const *)l.stmts[0].params)) {
 		dwunit_fail(u, "building the SELECT for %s", s->coll);
@@ -204,7 +205,7 @@ bool dwserve_select(struct dwunit *u, const bson_t *filter)
 	}
 	pgbatch_keep_rows(b, 0);
 	sl->u = u;
-	if (!pgpool_submit(u->a->pool, b, select_done, sl)) {
+	if (!pgpool_submit(dwapply_pool(u->a), b, select_done, sl)) {
 		dwunit_fail(u, "PostgreSQL pool full or closing");
 		goto fail;
 	}
@@ -218,7 +219,7 @@ fail:
 }
 
 /* Candidates of the SELECT whose callback is running; NULL fails u. */
-struct dwcand *dwserve_candidates(struct dwunit *u, struct dwserve *s, const bson_t *filter,
+struct dwcand *pgserve_candidates(struct dwunit *u, struct pgserve *s, const bson_t *filter,
 				 size_t *nmatch)
 {
 	bool unsupported;
@@ -228,7 +229,7 @@ struct dwcand *dwserve_candidates(struct dwunit *u, struct dwserve *s, const bso
 	if (!c && !u->failed)
 		dwunit_fail(u, "out of memory");
 	if (c && unsupported) {
-		dwserve_stmt_error(s, CODE_NOT_IMPLEMENTED, "tandem cannot evaluate this filter on every document");
+		pgserve_stmt_error(s, CODE_NOT_IMPLEMENTED, "tandem cannot evaluate this filter on every document");
 		dwcands_free(c, *nmatch);
 		return NULL;
 	}
@@ -236,7 +237,7 @@ struct dwcand *dwserve_candidates(struct dwunit *u, struct dwserve *s, const bso
 }
 
 /* A filter tandem must be able to evaluate exactly. */
-bool dwserve_filter_ok(struct dwserve *s, const bson_t *q)
+bool pgserve_filter_ok(struct pgserve *s, const bson_t *q)
 {
 	bson_error_t err;
 
@@ -245,10 +246,10 @@ bool dwserve_filter_ok(struct dwserve *s, const bson_t *q)
 	case MATCH_NO:
 		return true;
 	case MATCH_ERROR:
-		dwserve_stmt_error(s, CODE_BAD_VALUE, "%s", err.message);
+		pgserve_stmt_error(s, CODE_BAD_VALUE, "%s", err.message);
 		return false;
 	default:
-		dwserve_stmt_error(s, CODE_NOT_IMPLEMENTED,
+		pgserve_stmt_error(s, CODE_NOT_IMPLEMENTED,
 			   "tandem cannot evaluate this filter when PostgreSQL answers writes: %s",
 			   err.message);
 		return false;
@@ -279,11 +280,11 @@ static void array_push(bson_t *arr, const bson_value_t *v)
 
 /* Whether a document with this _id exists for the statement: the overlay
  * first (the command's own changes), then what PostgreSQL returned. */
-static bool id_taken(const struct dwunit *u, const struct dwserve *s, const bson_t *found,
+static bool id_taken(const struct dwunit *u, const struct pgserve *s, const bson_t *found,
 		     const bson_value_t *id)
 {
 	const bson_t *doc;
-	int ov = dwoverlay_get(u, dwserve_tenant(u), s->coll, id, &doc);
+	int ov = dwoverlay_get(u, pgserve_tenant(u), s->coll, id, &doc);
 
 	return ov >= 0 ? ov == 1 : found_has(found, id);
 }
@@ -310,20 +311,20 @@ static bool insert_ids_filter(const bson_t *cmd, bson_t *filter)
 	return true;
 }
 
-static enum dwop_step load_found(struct dwunit *u, struct dwserve *s, const bson_t *cmd)
+static enum dwop_step load_found(struct dwunit *u, struct pgserve *s, const bson_t *cmd)
 {
-	struct dwserve_run *r = &s->run;
+	struct pgserve_run *r = &s->run;
 	bson_t filter, empty = BSON_INITIALIZER;
 	size_t n;
 
 	if (r->phase == PH_START) {
 		insert_ids_filter(cmd, &filter);
-		bool ok = dwserve_select(u, &filter);
+		bool ok = pgserve_select(u, &filter);
 		bson_destroy(&filter);
 		r->phase = PH_ROWS;
 		return ok ? DWOP_WAIT : DWOP_FAILED;
 	}
-	struct dwcand *c = dwserve_candidates(u, s, &empty, &n);
+	struct dwcand *c = pgserve_candidates(u, s, &empty, &n);
 	for (size_t i = 0; c && i < n; i++) {
 		bson_iter_t it;
 		if (bson_iter_init_find(&it, c[i].doc, "_id"))
@@ -336,10 +337,10 @@ static enum dwop_step load_found(struct dwunit *u, struct dwserve *s, const bson
 	return u->failed ? DWOP_FAILED : DWOP_DONE;
 }
 
-static enum dwop_step stmt_insert(struct dwunit *u, struct dwserve *s, const bson_t *cmd,
+static enum dwop_step stmt_insert(struct dwunit *u, struct pgserve *s, const bson_t *cmd,
 				  const bson_iter_t *stmt)
 {
-	struct dwserve_run *r = &s->run;
+	struct pgserve_run *r = &s->run;
 	bson_t doc, withid;
 	uint32_t len;
 	const uint8_t *data;
@@ -351,12 +352,12 @@ static enum dwop_step stmt_insert(struct dwunit *u, struct dwserve *s, const bso
 			return st;
 	}
 	if (!BSON_ITER_HOLDS_DOCUMENT(stmt)) {
-		dwserve_stmt_error(s, CODE_BAD_VALUE, "documents must be objects");
+		pgserve_stmt_error(s, CODE_BAD_VALUE, "documents must be objects");
 		return DWOP_DONE;
 	}
 	bson_iter_document(stmt, &len, &data);
 	if (!bson_init_static(&doc, data, len)) {
-		dwserve_stmt_error(s, CODE_BAD_VALUE, "invalid document");
+		pgserve_stmt_error(s, CODE_BAD_VALUE, "invalid document");
 		return DWOP_DONE;
 	}
 	if (!bson_iter_init_find(&it, &doc, "_id")) {
@@ -365,30 +366,30 @@ static enum dwop_step stmt_insert(struct dwunit *u, struct dwserve *s, const bso
 		bson_init(&withid);
 		BSON_APPEND_OID(&withid, "_id", &oid);
 		bson_concat(&withid, &doc);
-		if (dwserve_put(u, s, &withid))
+		if (pgserve_put(u, s, &withid))
 			r->n++;
 		bson_destroy(&withid);
 		return u->failed ? DWOP_FAILED : DWOP_DONE;
 	}
 	if (BSON_ITER_HOLDS_ARRAY(&it) || BSON_ITER_HOLDS_REGEX(&it)) {
-		dwserve_stmt_error(s, CODE_BAD_VALUE, "can't use an %s for _id",
+		pgserve_stmt_error(s, CODE_BAD_VALUE, "can't use an %s for _id",
 			   BSON_ITER_HOLDS_ARRAY(&it) ? "array" : "regex");
 		return DWOP_DONE;
 	}
 	if (id_taken(u, s, &r->found, bson_iter_value(&it))) {
-		dwserve_dup_key(s, bson_iter_value(&it));
+		pgserve_dup_key(s, bson_iter_value(&it));
 		return DWOP_DONE;
 	}
-	if (dwserve_put(u, s, &doc))
+	if (pgserve_put(u, s, &doc))
 		r->n++;
 	return u->failed ? DWOP_FAILED : DWOP_DONE;
 }
 
 /* ---- the statement loop ---- */
 
-static enum dwop_step stmt_step(struct dwunit *u, struct dwserve *s, const bson_t *cmd)
+static enum dwop_step stmt_step(struct dwunit *u, struct pgserve *s, const bson_t *cmd)
 {
-	struct dwserve_run *r = &s->run;
+	struct pgserve_run *r = &s->run;
 	bson_t st;
 	uint32_t len;
 	const uint8_t *data;
@@ -396,21 +397,21 @@ static enum dwop_step stmt_step(struct dwunit *u, struct dwserve *s, const bson_
 	if (s->cmd == DWS_INSERT)
 		return stmt_insert(u, s, cmd, &r->it);
 	if (s->cmd == DWS_FAM)
-		return dwserve_stmt_run(u, s, cmd);
+		return pgserve_stmt_run(u, s, cmd);
 	if (!BSON_ITER_HOLDS_DOCUMENT(&r->it)) {
-		dwserve_stmt_error(s, CODE_BAD_VALUE, "statements must be objects");
+		pgserve_stmt_error(s, CODE_BAD_VALUE, "statements must be objects");
 		return DWOP_DONE;
 	}
 	bson_iter_document(&r->it, &len, &data);
 	if (!bson_init_static(&st, data, len)) {
-		dwserve_stmt_error(s, CODE_BAD_VALUE, "invalid statement");
+		pgserve_stmt_error(s, CODE_BAD_VALUE, "invalid statement");
 		return DWOP_DONE;
 	}
-	return dwserve_stmt_run(u, s, &st);
+	return pgserve_stmt_run(u, s, &st);
 }
 
 /* Position r->it on statement 0 (insert / update / delete arrays). */
-static bool first_stmt(struct dwserve *s, const bson_t *cmd)
+static bool first_stmt(struct pgserve *s, const bson_t *cmd)
 {
 	static const char *const arrays[] = {"documents", "updates", "deletes"};
 	bson_iter_t it;
@@ -421,9 +422,9 @@ static bool first_stmt(struct dwserve *s, const bson_t *cmd)
 	       bson_iter_next(&s->run.it);
 }
 
-static bool next_stmt(struct dwserve *s)
+static bool next_stmt(struct pgserve *s)
 {
-	struct dwserve_run *r = &s->run;
+	struct pgserve_run *r = &s->run;
 
 	r->i++;
 	r->phase = PH_START;
@@ -438,8 +439,8 @@ static bool next_stmt(struct dwserve *s)
  * async: called from a SELECT's callback (the unit continues from here). */
 static enum dwop_step run_stmts(struct dwunit *u, bool async)
 {
-	struct dwserve *s = serve_of(u);
-	struct dwserve_run *r = &s->run;
+	struct pgserve *s = serve_of(u);
+	struct pgserve_run *r = &s->run;
 	bson_t cmd;
 	bool more = cmd_view(u, &cmd);
 
@@ -462,20 +463,20 @@ static enum dwop_step run_stmts(struct dwunit *u, bool async)
 	}
 	r->rows = NULL;
 	if (!u->failed)
-		dwserve_build_reply(s, u);
+		pgserve_build_reply(s, u);
 	enum dwop_step ret = u->failed ? DWOP_FAILED : DWOP_DONE;
 	if (async)
 		dwunit_resume(u);      /* may finish the unit: u and s are freed */
 	return ret;
 }
 
-enum dwop_step dwserve_start(struct dwunit *u)
+enum dwop_step pgserve_start(struct dwunit *u)
 {
-	struct dwserve *s = serve_of(u);
+	struct pgserve *s = serve_of(u);
 	bson_t cmd;
 
-	dwserve_run_reset(s);
-	struct dwserve_run *r = &s->run;
+	pgserve_run_reset(s);
+	struct pgserve_run *r = &s->run;
 	bson_init(&r->upserted);
 	bson_init(&r->errors);
 	bson_init(&r->found);
@@ -484,7 +485,7 @@ enum dwop_step dwserve_start(struct dwunit *u)
 	if (!(r->mc = dwstore_collection(u, s->coll, &r->scratch)))
 		return DWOP_FAILED;
 	if (!cmd_view(u, &cmd) || !first_stmt(s, &cmd)) {
-		dwserve_build_reply(s, u);   /* no statements: {n: 0} */
+		pgserve_build_reply(s, u);   /* no statements: {n: 0} */
 		return DWOP_DONE;
 	}
 	return run_stmts(u, false);

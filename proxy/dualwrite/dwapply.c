@@ -21,7 +21,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "dwserve.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -41,6 +40,11 @@ static uint64_t mono_us(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
+struct pgpool *dwapply_pool(struct dwapply *a)
+{
+	return a->pool;
 }
 
 struct dwentry *dwentry_new(void)
@@ -244,13 +248,13 @@ static void batch_done(const struct pgpool_result *res, void *arg)
 	} else if (res->cls == PGPOOL_PERMANENT && u->marker && res->stmt_index == 0 &&
 		   strcmp(res->sqlstate, "23505") == 0) {
 		if (u->serve)
-			dwserve_applied_before(TAILQ_FIRST(&u->entries));
+			a->o.serve->applied_before(TAILQ_FIRST(&u->entries));
 		unit_settle(u, DWAPPLY_APPLIED, NULL);   /* applied before (in doubt then) */
 	} else if (res->cls == PGPOOL_PERMANENT && u->serve) {
-		/* A statement of a served write is refused: dwserve answers it
+		/* A statement of a served write is refused: pgserve answers it
 		 * with a writeError and computes the others again. */
 		int s = res->stmt_index - (u->marker ? 1 : 0);
-		dwserve_refused(TAILQ_FIRST(&u->entries),
+		a->o.serve->refused(TAILQ_FIRST(&u->entries),
 				s >= 0 && (size_t)s < u->writes.n ? u->stmt_tag[s] : UINT32_MAX,
 				res->sqlstate, res->message);
 		u->bad_entry = 0;
@@ -410,7 +414,7 @@ static void pump(struct dwapply *a)
 			return;
 		u->reads = reads;
 		u->serve = e->serve != NULL;
-		u->marker = reads && (!u->serve || dwserve_retryable(e));
+		u->marker = reads && (!u->serve || a->o.serve->retryable(e));
 		u->overlay = reads && (is_txn(e) || u->serve);
 		do {
 			TAILQ_REMOVE(&a->queue, e, link);

@@ -1,30 +1,32 @@
 /*
- * dwapply_internal.h - what dwapply*.c share; not part of the API.
+ * dwunit.h - the apply unit, for code that computes a write inside one:
+ * dwapply_op.c here, and the served writes of proxy/pgserve (pg_primary /
+ * pg_only), which the engine calls through struct dwserve_ops so that this
+ * folder does not depend on that one.
  *
- *   dwapply.c         the engine: entry queue, units, batches, callbacks
- *   dwapply_op.c      one operation: candidates, match, update, statements
- *   dwapply_resync.c  re-reading documents from MongoDB; resync horizons
- *   dwapply_store.c   tables: default-table DDL on first use, the overlay
- *
- * A unit is in exactly one place: being built (a->building), in flight
- * (a->inflight) or being called back.  While a unit with reads exists no
- * other unit is started, so its SELECTs see every earlier write.
+ * A unit is one PostgreSQL transaction: its operations are computed in
+ * order (SELECT candidates, decode, match and update in C, with an overlay
+ * of the unit's own earlier results), their statements collected in
+ * u->writes, and sent as one write batch at the end (dwapply_internal.h).
  */
-#ifndef TANDEM_DWAPPLY_INTERNAL_H
-#define TANDEM_DWAPPLY_INTERNAL_H
+#ifndef TANDEM_DWUNIT_H
+#define TANDEM_DWUNIT_H
 
-#include "dwapply.h"
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/queue.h>
 
+#include <bson/bson.h>
 #include <libpq-fe.h>
 #include <mongoc/mongoc.h>
 
+#include "dwapply.h"
 #include "mapping.h"
 #include "match.h"
-#include "pgpool.h"
 #include "sqllist.h"
 
-#define DWAPPLY_MAX_HORIZONS 4096
-#define DWAPPLY_HORIZON_GRACE_MS 1000
+struct dwjob;
+struct pgpool;
 
 /* What a unit knows of documents it already changed (a transaction may
  * read its own writes): key -> document, NULL doc = deleted. */
@@ -67,35 +69,9 @@ struct dwunit {
 };
 TAILQ_HEAD(dwunit_list, dwunit);
 
-struct dwhorizon {
-	char *key;                /* tenant \x1f coll \x1f hex(id value) */
-	uint64_t start_ms, end_ms;
-};
+/* The unit's SELECTs and write batches go through the engine's pool. */
+struct pgpool *dwapply_pool(struct dwapply *a);
 
-struct dwapply {
-	struct event_base *base;
-	struct pgpool *pool;
-	struct dwapply_opts o;
-	char *conninfo, *mongo_uri;
-	struct dwentry_list queue;
-	unsigned nqueue;
-	struct dwunit_list inflight;
-	unsigned ninflight;
-	struct dwunit *building;   /* a read unit waiting for a SELECT */
-	unsigned pending;
-	struct event *kick;
-	bool pg_down;
-	mongoc_client_t *mongo;
-	PGconn *ddl;               /* blocking, for CREATE TABLE IF NOT EXISTS */
-	char **known;              /* tables ensured */
-	size_t nknown, known_cap;
-	unsigned plain;            /* entries to run unmerged (after a merged statement failed) */
-	struct dwhorizon horizons[DWAPPLY_MAX_HORIZONS];
-	size_t nhorizons;
-};
-
-/* ---- dwapply.c ---- */
-uint64_t dwapply_now_ms(void);
 /* Add stmts to the unit's write batch, attributed to the current entry. */
 bool dwunit_add_writes(struct dwunit *u, struct sqllist *l);
 /* The current op's SELECT came back (or failed): continue the unit. */
@@ -106,21 +82,9 @@ void dwunit_fail(struct dwunit *u, const char *fmt, ...) __attribute__((format(p
 void dwunit_fail_permanent(struct dwunit *u, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
-/* ---- dwapply_coalesce.c ---- */
-/* Fill b from u->writes (after the marker), merging runs of identical
- * upserts when merge is true. */
-bool dwcoalesce_fill(struct dwunit *u, struct pgbatch *b, bool merge)
-	__attribute__((warn_unused_result));
-/* The entry batch statement stmt (marker excluded) belongs to, -1 when it
- * merged rows of several entries. */
-int dwcoalesce_entry(const struct dwunit *u, int stmt);
-
-/* ---- dwapply_op.c ---- */
 enum dwop_step { DWOP_DONE, DWOP_WAIT, DWOP_FAILED };
 /* Start computing u->cur_op; DWOP_WAIT when a SELECT was submitted. */
 enum dwop_step dwop_start(struct dwunit *u);
-/* True when the op only inserts (no SELECT needed). */
-bool dwop_is_insert(const bson_t *op);
 
 /* A decoded row that matched (or not yet judged) a filter. */
 struct dwcand {
@@ -137,7 +101,6 @@ struct dwcand *dwop_candidates(struct dwunit *u, const struct mapping_collection
 			       size_t *nmatch, bool *unsupported);
 void dwcands_free(struct dwcand *c, size_t n);
 
-/* ---- dwapply_store.c ---- */
 /* The collection's storage (mapped or default); default tables are created
  * on first use.  NULL + u failed on error. */
 const struct mapping_collection *dwstore_collection(struct dwunit *u, const char *coll,
@@ -154,19 +117,26 @@ bool dwstore_put(struct dwunit *u, const struct mapping_collection *mc, const ch
 bool dwstore_delete(struct dwunit *u, const struct mapping_collection *mc, const char *tenant,
 		    const bson_value_t *id);
 
-/* ---- dwapply_resync.c ---- */
 /* The applier's MongoDB client (created on first use; blocking calls). */
 mongoc_client_t *dwapply_mongo(struct dwapply *a, char *err, size_t errlen);
-enum dwhorizon_verdict { DWH_APPLY, DWH_SKIP, DWH_RESYNC };
-/* How an op acknowledged at ts_ms treats document id after earlier resyncs. */
-enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const char *tenant, const char *coll,
-				       const bson_value_t *id, uint64_t ts_ms);
-/* Whether a resync of tenant/coll read MongoDB after ts_ms (then rows may
- * already hold later writes, and counts cannot be compared). */
-bool dwhorizon_after(struct dwapply *a, const char *tenant, const char *coll, uint64_t ts_ms);
-/* Re-read ids (a BSON array of _id values) of db.coll from MongoDB and
- * write what it holds (deleting what it no longer has).  False: u failed. */
-bool dwresync(struct dwunit *u, const struct mapping_collection *mc, const char *tenant,
-	      const char *db, const char *coll, const bson_t *ids, const char *why);
+
+/* A served write (e->serve) is computed and answered by the code that
+ * serves it; the engine and the applier thread call it here.  Installed
+ * with dualwrite_start (NULL: nothing is served, e.g. tandemctl). */
+struct dwserve_ops {
+	/* Applier thread: take what job needs and push its entry (or answer at
+	 * once); seq numbers the entry for its applied marker. */
+	void (*submit)(struct dwapply *a, const struct dwjob *job, const char *node, uint64_t seq);
+	/* The engine's verdict on the entry: reply, mirror, or compute again. */
+	void (*done)(struct dwapply *a, struct dwentry *e, enum dwapply_outcome o, const char *why);
+	/* Inside its unit: compute the whole command. */
+	enum dwop_step (*start)(struct dwunit *u);
+	/* Whether e carries a retryable-write identity (its unit writes a marker). */
+	bool (*retryable)(const struct dwentry *e);
+	/* PostgreSQL refused statement stmt of e (UINT32_MAX: unknown). */
+	void (*refused)(struct dwentry *e, uint32_t stmt, const char *sqlstate, const char *message);
+	/* The unit's marker row existed: an earlier attempt committed. */
+	void (*applied_before)(struct dwentry *e);
+};
 
 #endif

@@ -1,10 +1,10 @@
 /*
- * dwserve_stmt.c - update, delete and findAndModify statements of a served
- * write (dwserve.h): validation as mongod, candidates, the first match in
+ * pgserve_stmt.c - update, delete and findAndModify statements of a served
+ * write (pgserve.h): validation as mongod, candidates, the first match in
  * natural (or `sort`) order for single-document statements, updates all
  * or nothing per statement, upserts with their _id, findAndModify's reply.
  */
-#include "dwserve_internal.h"
+#include "pgserve_internal.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +15,7 @@
 #include "update.h"
 
 /* tandem is the server: $currentDate takes its clock. */
-static int64_t dwserve_now_ms(void)
+static int64_t pgserve_now_ms(void)
 {
 	struct timespec ts;
 
@@ -34,24 +34,24 @@ struct stmtv {
 	int32_t limit;
 };
 
-static void stmt_parse(struct dwserve *s, const bson_t *st, struct stmtv *v)
+static void stmt_parse(struct pgserve *s, const bson_t *st, struct stmtv *v)
 {
 	static const uint8_t empty_doc[5] = {5, 0, 0, 0, 0};
 	bool fam = s->cmd == DWS_FAM;
 	bson_iter_t it;
 
 	memset(v, 0, sizeof(*v));
-	if (!dwserve_sub_doc(st, fam ? "query" : "q", &v->q))
+	if (!pgserve_sub_doc(st, fam ? "query" : "q", &v->q))
 		bson_init_static(&v->q, empty_doc, 5);
-	v->has_af = dwserve_sub_doc(st, "arrayFilters", &v->af);
-	v->has_sort = dwserve_sub_doc(st, "sort", &v->sort) && !bson_empty(&v->sort);
-	v->has_fields = dwserve_sub_doc(st, "fields", &v->fields) && !bson_empty(&v->fields);
+	v->has_af = pgserve_sub_doc(st, "arrayFilters", &v->af);
+	v->has_sort = pgserve_sub_doc(st, "sort", &v->sort) && !bson_empty(&v->sort);
+	v->has_fields = pgserve_sub_doc(st, "fields", &v->fields) && !bson_empty(&v->fields);
 	if (bson_iter_init_find(&it, st, fam ? "update" : "u"))
 		v->u = *bson_iter_value(&it);
-	v->multi = dwserve_flag(st, "multi");
-	v->upsert = dwserve_flag(st, "upsert");
-	v->remove = dwserve_flag(st, "remove");
-	v->want_new = dwserve_flag(st, "new");
+	v->multi = pgserve_flag(st, "multi");
+	v->upsert = pgserve_flag(st, "upsert");
+	v->remove = pgserve_flag(st, "remove");
+	v->want_new = pgserve_flag(st, "new");
 	if (bson_iter_init_find(&it, st, "limit") && BSON_ITER_HOLDS_NUMBER(&it))
 		v->limit = (int32_t)bson_iter_as_int64(&it);
 }
@@ -61,39 +61,39 @@ static bool has_update(const struct stmtv *v)
 	return v->u.value_type == BSON_TYPE_DOCUMENT || v->u.value_type == BSON_TYPE_ARRAY;
 }
 
-static bool stmt_valid(struct dwserve *s, const struct stmtv *v)
+static bool stmt_valid(struct pgserve *s, const struct stmtv *v)
 {
 	if (s->cmd == DWS_FAM) {
 		if (v->remove && has_update(v))
-			return dwserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Cannot specify both an update and remove=true"), false;
+			return pgserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Cannot specify both an update and remove=true"), false;
 		if (!v->remove && !has_update(v))
-			return dwserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Either an update or remove=true must be specified"), false;
+			return pgserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Either an update or remove=true must be specified"), false;
 		if (v->remove && v->want_new)
-			return dwserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document"), false;
+			return pgserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Cannot specify both new=true and remove=true; 'remove' always returns the deleted document"), false;
 		if (v->remove && v->upsert)
-			return dwserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Cannot specify both upsert=true and remove=true"), false;
+			return pgserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Cannot specify both upsert=true and remove=true"), false;
 	}
 	if (s->cmd == DWS_DELETE && v->limit != 0 && v->limit != 1)
-		return dwserve_stmt_error(s, CODE_FAILED_TO_PARSE, "The limit field in delete objects must be 0 or 1. Got %d", v->limit), false;
+		return pgserve_stmt_error(s, CODE_FAILED_TO_PARSE, "The limit field in delete objects must be 0 or 1. Got %d", v->limit), false;
 	if (s->cmd == DWS_UPDATE || (s->cmd == DWS_FAM && !v->remove)) {
 		if (!has_update(v))
-			return dwserve_stmt_error(s, CODE_FAILED_TO_PARSE, "the update must be a document or a pipeline"), false;
+			return pgserve_stmt_error(s, CODE_FAILED_TO_PARSE, "the update must be a document or a pipeline"), false;
 		enum update_kind k = update_kind_of(&v->u);
 		if (k == UPDATE_KIND_INVALID)
-			return dwserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Update document requires atomic operators"), false;
+			return pgserve_stmt_error(s, CODE_FAILED_TO_PARSE, "Update document requires atomic operators"), false;
 		if (k == UPDATE_KIND_PIPELINE)
-			return dwserve_stmt_error(s, CODE_NOT_IMPLEMENTED, "tandem cannot compute a pipeline update when PostgreSQL answers writes"), false;
+			return pgserve_stmt_error(s, CODE_NOT_IMPLEMENTED, "tandem cannot compute a pipeline update when PostgreSQL answers writes"), false;
 		if (k == UPDATE_KIND_REPLACEMENT && v->multi)
-			return dwserve_stmt_error(s, CODE_FAILED_TO_PARSE, "multi update is not supported for replacement-style update"), false;
+			return pgserve_stmt_error(s, CODE_FAILED_TO_PARSE, "multi update is not supported for replacement-style update"), false;
 	}
-	return dwserve_filter_ok(s, &v->q);
+	return pgserve_filter_ok(s, &v->q);
 }
 
 /* The _id an upsert would insert: the replacement's, the filter's
  * equality, or a new ObjectId.  *check: it may be taken already. */
-static bool upsert_pick_id(struct dwserve *s, const struct stmtv *v, bool *check)
+static bool upsert_pick_id(struct pgserve *s, const struct stmtv *v, bool *check)
 {
-	struct dwserve_run *r = &s->run;
+	struct pgserve_run *r = &s->run;
 	bool repl = update_kind_of(&v->u) == UPDATE_KIND_REPLACEMENT;
 	bson_t seed, u;
 	bson_error_t err;
@@ -109,7 +109,7 @@ static bool upsert_pick_id(struct dwserve *s, const struct stmtv *v, bool *check
 	enum update_status st = update_upsert_seed(&v->q, NULL, repl, &seed, &err);
 	if (st != UPDATE_OK && st != UPDATE_NOOP) {
 		bson_destroy(&seed);
-		dwserve_update_failed(s, st, &err);
+		pgserve_update_failed(s, st, &err);
 		return false;
 	}
 	if (bson_iter_init_find(&it, &seed, "_id")) {
@@ -126,13 +126,13 @@ static bool upsert_pick_id(struct dwserve *s, const struct stmtv *v, bool *check
 
 /* Insert the upsert's document; *post (initialised here when not NULL)
  * gets it. */
-static bool upsert_insert(struct dwunit *u, struct dwserve *s, const struct stmtv *v, bson_t *post)
+static bool upsert_insert(struct dwunit *u, struct pgserve *s, const struct stmtv *v, bson_t *post)
 {
-	struct dwserve_run *r = &s->run;
+	struct pgserve_run *r = &s->run;
 	bool repl = update_kind_of(&v->u) == UPDATE_KIND_REPLACEMENT;
 	bson_t seed, out;
 	bson_error_t err;
-	struct update_args args = {&v->u, v->has_af ? &v->af : NULL, NULL, true, dwserve_now_ms()};
+	struct update_args args = {&v->u, v->has_af ? &v->af : NULL, NULL, true, pgserve_now_ms()};
 	bool ok = false;
 
 	if (post)
@@ -141,15 +141,15 @@ static bool upsert_insert(struct dwunit *u, struct dwserve *s, const struct stmt
 	if (st == UPDATE_OK || st == UPDATE_NOOP) {
 		st = update_apply(&seed, &args, &out, &err);
 		if (st == UPDATE_OK || st == UPDATE_NOOP) {
-			ok = dwserve_put(u, s, &out);
+			ok = pgserve_put(u, s, &out);
 			if (ok && post)
 				bson_concat(post, &out);
 		} else {
-			dwserve_update_failed(s, st, &err);
+			pgserve_update_failed(s, st, &err);
 		}
 		bson_destroy(&out);
 	} else {
-		dwserve_update_failed(s, st, &err);
+		pgserve_update_failed(s, st, &err);
 	}
 	bson_destroy(&seed);
 	if (ok && s->cmd != DWS_FAM) {
@@ -168,7 +168,7 @@ static bool upsert_insert(struct dwunit *u, struct dwserve *s, const struct stmt
 
 /* Update c[0..k) all or nothing; *modified counts the changed ones.  The
  * first target's new document goes to *post when post is not NULL. */
-static bool apply_updates(struct dwunit *u, struct dwserve *s, const struct stmtv *v,
+static bool apply_updates(struct dwunit *u, struct pgserve *s, const struct stmtv *v,
 			  struct dwcand *c, size_t k, size_t *modified, bson_t *post)
 {
 	bson_t *outs = calloc(k + 1, sizeof(*outs));
@@ -180,15 +180,15 @@ static bool apply_updates(struct dwunit *u, struct dwserve *s, const struct stmt
 	*modified = 0;
 	for (; ok && done < k; done++) {
 		struct update_args args = {&v->u, v->has_af ? &v->af : NULL, &c[done].m, false,
-					   dwserve_now_ms()};
+					   pgserve_now_ms()};
 		sts[done] = update_apply(c[done].doc, &args, &outs[done], &err);
 		if (sts[done] != UPDATE_OK && sts[done] != UPDATE_NOOP) {
-			dwserve_update_failed(s, sts[done], &err);
+			pgserve_update_failed(s, sts[done], &err);
 			ok = false;
 		}
 	}
 	for (size_t i = 0; ok && i < k; i++) {
-		if (sts[i] == UPDATE_OK && !(ok = dwserve_put(u, s, &outs[i])))
+		if (sts[i] == UPDATE_OK && !(ok = pgserve_put(u, s, &outs[i])))
 			break;
 		*modified += sts[i] == UPDATE_OK;
 	}
@@ -205,10 +205,10 @@ static bool apply_updates(struct dwunit *u, struct dwserve *s, const struct stmt
 
 /* findAndModify's reply: {lastErrorObject: {n, [updatedExisting],
  * [upserted]}, value}.  doc NULL: value null. */
-static void fam_reply(struct dwserve *s, const struct stmtv *v, int32_t n, bool updated_existing,
+static void fam_reply(struct pgserve *s, const struct stmtv *v, int32_t n, bool updated_existing,
 		      const bson_t *doc, const struct match_result *m)
 {
-	struct dwserve_run *r = &s->run;
+	struct pgserve_run *r = &s->run;
 	bson_t leo, out;
 	bson_error_t err;
 
@@ -229,9 +229,9 @@ static void fam_reply(struct dwserve *s, const struct stmtv *v, int32_t n, bool 
 		BSON_APPEND_DOCUMENT(&r->fam, "value", doc);
 		return;
 	}
-	if (!dwserve_project(&v->fields, &v->q, doc, m, &out, &err)) {
+	if (!pgserve_project(&v->fields, &v->q, doc, m, &out, &err)) {
 		bson_destroy(&out);
-		dwserve_stmt_error(s, (int32_t)err.code, "%s", err.message);
+		pgserve_stmt_error(s, (int32_t)err.code, "%s", err.message);
 		return;
 	}
 	BSON_APPEND_DOCUMENT(&r->fam, "value", &out);
@@ -240,7 +240,7 @@ static void fam_reply(struct dwserve *s, const struct stmtv *v, int32_t n, bool 
 
 /* The target of a single-document statement: the first match, or with a
  * sort the first in sort order (ties: the first in row order). */
-static ssize_t pick_one(struct dwserve *s, const struct stmtv *v, struct dwcand *c, size_t n)
+static ssize_t pick_one(struct pgserve *s, const struct stmtv *v, struct dwcand *c, size_t n)
 {
 	struct sortspec *ss = NULL;
 	bson_error_t err;
@@ -251,7 +251,7 @@ static ssize_t pick_one(struct dwserve *s, const struct stmtv *v, struct dwcand 
 	if (!v->has_sort)
 		return 0;
 	if (!sortspec_compile(&v->sort, &ss, &err)) {
-		dwserve_stmt_error(s, err.code == SORTSPEC_CODE_UNSUPPORTED ? CODE_NOT_IMPLEMENTED : CODE_BAD_VALUE,
+		pgserve_stmt_error(s, err.code == SORTSPEC_CODE_UNSUPPORTED ? CODE_NOT_IMPLEMENTED : CODE_BAD_VALUE,
 			   "%s", err.message);
 		return -2;
 	}
@@ -262,7 +262,7 @@ static ssize_t pick_one(struct dwserve *s, const struct stmtv *v, struct dwcand 
 	return (ssize_t)best;
 }
 
-static enum dwop_step upsert_now(struct dwunit *u, struct dwserve *s, const struct stmtv *v)
+static enum dwop_step upsert_now(struct dwunit *u, struct pgserve *s, const struct stmtv *v)
 {
 	bson_t post;
 
@@ -274,30 +274,30 @@ static enum dwop_step upsert_now(struct dwunit *u, struct dwserve *s, const stru
 
 /* The upsert's _id came from the filter: a row the filter did not match
  * may hold it (MongoDB answers E11000 then). */
-static enum dwop_step id_checked(struct dwunit *u, struct dwserve *s, const struct stmtv *v)
+static enum dwop_step id_checked(struct dwunit *u, struct pgserve *s, const struct stmtv *v)
 {
 	bson_t f = BSON_INITIALIZER;
 	size_t n;
 
 	BSON_APPEND_VALUE(&f, "_id", &s->run.upsert_id);
-	struct dwcand *c = dwserve_candidates(u, s, &f, &n);
+	struct dwcand *c = pgserve_candidates(u, s, &f, &n);
 	bson_destroy(&f);
 	if (!c)
 		return u->failed ? DWOP_FAILED : DWOP_DONE;
 	dwcands_free(c, n);
 	if (n > 0) {
-		dwserve_dup_key(s, &s->run.upsert_id);
+		pgserve_dup_key(s, &s->run.upsert_id);
 		return DWOP_DONE;
 	}
 	return upsert_now(u, s, v);
 }
 
 /* The rows of the statement's SELECT are in: change them. */
-static enum dwop_step rows_in(struct dwunit *u, struct dwserve *s, const struct stmtv *v)
+static enum dwop_step rows_in(struct dwunit *u, struct pgserve *s, const struct stmtv *v)
 {
-	struct dwserve_run *r = &s->run;
+	struct pgserve_run *r = &s->run;
 	size_t nmatch, k, modified = 0;
-	struct dwcand *c = dwserve_candidates(u, s, &v->q, &nmatch);
+	struct dwcand *c = pgserve_candidates(u, s, &v->q, &nmatch);
 	bool single = s->cmd == DWS_FAM || (s->cmd == DWS_UPDATE ? !v->multi : v->limit == 1);
 
 	if (!c)
@@ -318,7 +318,7 @@ static enum dwop_step rows_in(struct dwunit *u, struct dwserve *s, const struct 
 			return upsert_now(u, s, v);
 		bson_t f = BSON_INITIALIZER;
 		BSON_APPEND_VALUE(&f, "_id", &r->upsert_id);
-		bool ok = dwserve_select(u, &f);
+		bool ok = pgserve_select(u, &f);
 		bson_destroy(&f);
 		r->phase = PH_ID_CHECK;
 		return ok ? DWOP_WAIT : DWOP_FAILED;
@@ -327,7 +327,7 @@ static enum dwop_step rows_in(struct dwunit *u, struct dwserve *s, const struct 
 		for (size_t i = 0; i < k && !u->failed; i++) {
 			bson_iter_t it;
 			if (bson_iter_init_find(&it, t[i].doc, "_id"))
-				(void)dwstore_delete(u, r->mc, dwserve_tenant(u), bson_iter_value(&it));
+				(void)dwstore_delete(u, r->mc, pgserve_tenant(u), bson_iter_value(&it));
 		}
 		r->n += (int64_t)k;
 		if (s->cmd == DWS_FAM)
@@ -349,7 +349,7 @@ static enum dwop_step rows_in(struct dwunit *u, struct dwserve *s, const struct 
 }
 
 /* One update / delete statement, or findAndModify (st = the command). */
-enum dwop_step dwserve_stmt_run(struct dwunit *u, struct dwserve *s, const bson_t *st)
+enum dwop_step pgserve_stmt_run(struct dwunit *u, struct pgserve *s, const bson_t *st)
 {
 	struct stmtv v;
 
@@ -359,7 +359,7 @@ enum dwop_step dwserve_stmt_run(struct dwunit *u, struct dwserve *s, const bson_
 		if (!stmt_valid(s, &v))
 			return DWOP_DONE;
 		s->run.phase = PH_ROWS;
-		return dwserve_select(u, &v.q) ? DWOP_WAIT : DWOP_FAILED;
+		return pgserve_select(u, &v.q) ? DWOP_WAIT : DWOP_FAILED;
 	case PH_ROWS:
 		return rows_in(u, s, &v);
 	default:

@@ -35,6 +35,7 @@
 #include <bson/bson.h>
 #include <event2/event.h>
 
+struct dwserve_ops;
 struct mapping;
 
 struct dwentry {
@@ -45,7 +46,7 @@ struct dwentry {
 	uint64_t t_us;            /* monotonic time of that reply (lag), 0 = unknown */
 	uint64_t job_seq;         /* the dual-write job it came from (0: none) */
 	void *owner;              /* the caller's */
-	struct dwserve *serve;    /* k:"s": PostgreSQL answers this write (dwserve.h) */
+	struct pgserve *serve;    /* k:"s": PostgreSQL answers this write (dwserve_ops) */
 	TAILQ_ENTRY(dwentry) link;
 };
 TAILQ_HEAD(dwentry_list, dwentry);
@@ -71,6 +72,8 @@ struct dwapply_opts {
 	 * called back TRANSIENT, still in push order).  May be NULL. */
 	bool (*admit)(const struct dwentry *e, void *arg);
 	void *arg;
+	/* Served writes (dwunit.h); NULL: no entry has e->serve. */
+	const struct dwserve_ops *serve;
 };
 
 struct dwapply;

@@ -1,10 +1,10 @@
 /*
- * dwserve.h - write modes pg_primary and pg_only: PostgreSQL executes the
+ * pgserve.h - write modes pg_primary and pg_only: PostgreSQL executes the
  * write and its result answers the client in MongoDB's format.
  *
  *   worker: request --dwcapture (SERVE)--> dualwrite_submit, slot "served"
- *   applier: dwserve_submit --> entry {k:"s"} --dwapply unit (overlay)-->
- *            dwserve_start: statements in order (dwserve_exec.c)
+ *   applier: pgserve_submit --> entry {k:"s"} --dwapply unit (overlay)-->
+ *            pgserve_start: statements in order (pgserve_exec.c)
  *              insert  SELECT the _ids first: present -> E11000 writeError
  *              update  SELECT candidates, match, update in C; upsert inserts
  *              delete  SELECT candidates, match
@@ -35,40 +35,21 @@
  *    them at commit, as dual_write does), updates tandem cannot compute
  *    (pipelines, decimal arithmetic: writeError 238).
  */
-#ifndef TANDEM_DWSERVE_H
-#define TANDEM_DWSERVE_H
+#ifndef TANDEM_PGSERVE_H
+#define TANDEM_PGSERVE_H
 
 #include <stdbool.h>
 #include <stdint.h>
 
 #include "dualwrite.h"
-#include "dwapply_internal.h"
+#include "dwunit.h"
 
-/* Where replies go: worker_post_reply in the proxy (tandemctl, which only
- * replays, sets none).  Takes msg. */
-typedef void (*dwserve_reply_fn)(struct worker *w, uint64_t conn, int32_t response_to,
+/* What the dual-write applier calls for served writes (dualwrite_start). */
+extern const struct dwserve_ops pgserve_ops;
+
+/* Where replies go: worker_post_reply in the proxy.  Takes msg. */
+typedef void (*pgserve_reply_fn)(struct worker *w, uint64_t conn, int32_t response_to,
 				 uint8_t *msg, size_t len);
-void dwserve_set_reply(dwserve_reply_fn fn);
-
-/* Take what job needs (the caller frees job) and push the entry, or answer
- * at once (retry cache hit, a command tandem does not serve). */
-void dwserve_submit(struct dwapply *a, const struct dwjob *job, const char *node, uint64_t seq);
-
-/* dwapply's done callback for an entry with e->serve: reply, mirror, or
- * compute again; frees e when it is finished with. */
-void dwserve_done(struct dwapply *a, struct dwentry *e, enum dwapply_outcome o, const char *why);
-
-/* PostgreSQL refused statement stmt of e's write (UINT32_MAX: unknown). */
-void dwserve_refused(struct dwentry *e, uint32_t stmt, const char *sqlstate, const char *message);
-
-/* The unit's marker row existed: an earlier attempt of this retryable
- * write committed (its outcome was in doubt); nothing was written now. */
-void dwserve_applied_before(struct dwentry *e);
-
-/* Whether e carries a retryable-write identity (its unit writes a marker). */
-bool dwserve_retryable(const struct dwentry *e);
-
-/* Inside a unit (dwapply_op.c, k:"s"): compute the whole command. */
-enum dwop_step dwserve_start(struct dwunit *u);
+void pgserve_set_reply(pgserve_reply_fn fn);
 
 #endif

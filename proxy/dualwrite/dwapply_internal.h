@@ -1,0 +1,83 @@
+/*
+ * dwapply_internal.h - what dwapply*.c share; not part of the API.
+ *
+ *   dwapply.c         the engine: entry queue, units, batches, callbacks
+ *   dwapply_op.c      one operation: candidates, match, update, statements
+ *   dwapply_resync.c  re-reading documents from MongoDB; resync horizons
+ *   dwapply_store.c   tables: default-table DDL on first use, the overlay
+ *
+ * A unit is in exactly one place: being built (a->building), in flight
+ * (a->inflight) or being called back.  While a unit with reads exists no
+ * other unit is started, so its SELECTs see every earlier write.
+ */
+#ifndef TANDEM_DWAPPLY_INTERNAL_H
+#define TANDEM_DWAPPLY_INTERNAL_H
+
+#include "dwapply.h"
+#include "dwunit.h"
+
+#include <libpq-fe.h>
+#include <mongoc/mongoc.h>
+
+#include "pgpool.h"
+
+#define DWAPPLY_MAX_HORIZONS 4096
+#define DWAPPLY_HORIZON_GRACE_MS 1000
+
+struct dwhorizon {
+	char *key;                /* tenant \x1f coll \x1f hex(id value) */
+	uint64_t start_ms, end_ms;
+};
+
+struct dwapply {
+	struct event_base *base;
+	struct pgpool *pool;
+	struct dwapply_opts o;
+	char *conninfo, *mongo_uri;
+	struct dwentry_list queue;
+	unsigned nqueue;
+	struct dwunit_list inflight;
+	unsigned ninflight;
+	struct dwunit *building;   /* a read unit waiting for a SELECT */
+	unsigned pending;
+	struct event *kick;
+	bool pg_down;
+	mongoc_client_t *mongo;
+	PGconn *ddl;               /* blocking, for CREATE TABLE IF NOT EXISTS */
+	char **known;              /* tables ensured */
+	size_t nknown, known_cap;
+	unsigned plain;            /* entries to run unmerged (after a merged statement failed) */
+	struct dwhorizon horizons[DWAPPLY_MAX_HORIZONS];
+	size_t nhorizons;
+};
+
+/* ---- dwapply.c ---- */
+uint64_t dwapply_now_ms(void);
+
+/* ---- dwapply_coalesce.c ---- */
+/* Fill b from u->writes (after the marker), merging runs of identical
+ * upserts when merge is true. */
+bool dwcoalesce_fill(struct dwunit *u, struct pgbatch *b, bool merge)
+	__attribute__((warn_unused_result));
+/* The entry batch statement stmt (marker excluded) belongs to, -1 when it
+ * merged rows of several entries. */
+int dwcoalesce_entry(const struct dwunit *u, int stmt);
+
+/* ---- dwapply_op.c ---- */
+/* True when the op only inserts (no SELECT needed). */
+bool dwop_is_insert(const bson_t *op);
+
+/* ---- dwapply_resync.c ---- */
+enum dwhorizon_verdict { DWH_APPLY, DWH_SKIP, DWH_RESYNC };
+/* How an op acknowledged at ts_ms treats document id after earlier resyncs. */
+enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const char *tenant, const char *coll,
+				       const bson_value_t *id, uint64_t ts_ms);
+/* Whether a resync of tenant/coll read MongoDB after ts_ms (then rows may
+ * already hold later writes, and counts cannot be compared). */
+bool dwhorizon_after(struct dwapply *a, const char *tenant, const char *coll, uint64_t ts_ms);
+/* Re-read ids (a BSON array of _id values) of db.coll from MongoDB and
+ * write what it holds (deleting what it no longer has).  False: u failed. */
+bool dwresync(struct dwunit *u, const struct mapping_collection *mc, const char *tenant,
+	      const char *db, const char *coll, const bson_t *ids, const char *why);
+
+#endif
