@@ -1,7 +1,7 @@
 /*
  * rowstore.h - one MongoDB document <-> its PostgreSQL row(s), as SQL
  * statements with TEXT parameters (format: docs/storage.md, "Mapped tables";
- * tables: common/ddl.c).
+ * tables: common/mapping/ddl.c).
  *
  *   rowstore_put     doc  -> upsert parent row [, DELETE + INSERT child and
  *                            junction rows]: idempotent, runs twice = once

@@ -1,5 +1,5 @@
 /*
- * match_probe.c - the exact matcher (common/match.h) as a filter over
+ * match_probe.c - the exact matcher (common/mql/match.h) as a filter over
  * Extended JSON lines, for tests/integration/test_rowstore_pg.py:
  *
  *   match_probe FILTER_JSON < docs.jsonl

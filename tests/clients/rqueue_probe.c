@@ -1,5 +1,5 @@
 /*
- * rqueue_probe.c - drives common/rqueue.c and common/qentry.c against a
+ * rqueue_probe.c - drives common/queue/rqueue.c and common/queue/qentry.c against a
  * real redis-server for tests/integration/test_rqueue.py.  One command per
  * run, results as plain lines on stdout, exit 0 on success, 1 on failure
  * (reason on stderr), 2 on bad usage.

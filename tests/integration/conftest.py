@@ -54,7 +54,7 @@ class RealUpstream:
 def tandem_bin():
 	path = os.environ.get("TANDEM_BIN") or os.path.join(servers.REPO, "build", "proxy", "tandem")
 	if not (os.path.isfile(path) and os.access(path, os.X_OK)):
-		pytest.skip("tandem binary not found at %s (build it or set TANDEM_BIN)" % path)
+		pytest.fail("tandem binary not found at %s (build it or set TANDEM_BIN)" % path)
 	return path
 
 

@@ -33,8 +33,8 @@ def rules(doc):
 
 def c_sources():
 	text = []
-	for d in ("common", "proxy", "shadow"):
-		for path in glob.glob(os.path.join(ROOT, d, "*.[ch]")):
+	for d in ("common", "proxy", "shadow", "shift"):
+		for path in glob.glob(os.path.join(ROOT, d, "**", "*.[ch]"), recursive=True):
 			with open(path, errors="replace") as f:
 				text.append(f.read())
 	return "\n".join(text)
@@ -95,7 +95,7 @@ def test_queue_growing(rules):
 def test_every_metric_name_is_exported(rules):
 	"""Each tandem_* name in an expression or annotation occurs in the C
 	sources as a string: whole ("tandem_shadow_reads_total") or without the
-	prefix that common/metrics.c adds ("dualwrite_queue_depth")."""
+	prefix that common/runtime/metrics.c adds ("dualwrite_queue_depth")."""
 	src = c_sources()
 	used = set()
 	for r in rules.values():

@@ -27,7 +27,7 @@ from dualwrite_helpers import tandemctl_path  # noqa: E402
 def ctl(tandem_bin):
 	path = tandemctl_path(tandem_bin)
 	if not path:
-		pytest.skip("tandemctl not built next to %s" % tandem_bin)
+		pytest.fail("tandemctl not built next to %s" % tandem_bin)
 	return path
 
 

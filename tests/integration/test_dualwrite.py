@@ -25,7 +25,7 @@ import servers
 def _ctl(tandem_bin):
 	ctl = dw.tandemctl_path(tandem_bin)
 	if ctl is None:
-		pytest.skip("tandemctl not built next to tandem")
+		pytest.fail("tandemctl not built next to tandem")
 	return ctl
 
 

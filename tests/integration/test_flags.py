@@ -1,4 +1,4 @@
-"""The per-tenant flag cache (proxy/flags.c) against a real redis-server,
+"""The per-tenant flag cache (shift/flags.c) against a real redis-server,
 through the C driver tests/clients/flags_probe.c, and `tandemctl mode/flags`.
 
 The probe starts the cache and prints the flags it serves every 20 ms, one
@@ -32,7 +32,7 @@ CONTRACT_S = 1.0  # BRIEF: a plain HSET takes effect within 1 s
 def _bin(env, *rel):
 	path = os.environ.get(env) or os.path.join(ROOT, "build", *rel)
 	if not os.access(path, os.X_OK):
-		pytest.skip("%s not built: %s" % (rel[-1], path))
+		pytest.fail("%s not built: %s" % (rel[-1], path))
 	return path
 
 

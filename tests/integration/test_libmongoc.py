@@ -20,7 +20,7 @@ def client_bin():
     path = os.environ.get("TANDEM_MONGOC_CLIENT") or os.path.join(
         ROOT, "build", "tests", "clients", "mongoc_crud")
     if not os.access(path, os.X_OK):
-        pytest.skip("libmongoc client not built: %s" % path)
+        pytest.fail("libmongoc client not built: %s" % path)
     return path
 
 

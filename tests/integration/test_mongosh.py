@@ -48,7 +48,7 @@ print('RESULT ' + JSON.stringify(out));
 
 def run_mongosh(uri, timeout=120):
     if not os.path.exists(MONGOSH):
-        pytest.skip("mongosh missing: run `npm ci` in tests/node")
+        pytest.fail("mongosh missing: run `npm ci` in tests/node")
     db = "tandem_sh_" + uuid.uuid4().hex[:8]
     with tempfile.TemporaryDirectory() as home:
         env = dict(os.environ, HOME=home, MONGOSH_NO_UPDATE_CHECK="1", DO_NOT_TRACK="1")
@@ -87,7 +87,7 @@ def test_mongosh_server_error_reaches_the_shell(start_tandem, upstream):
     """An error from the upstream reaches mongosh through tandem (non-zero exit,
     the server's message): the harness can fail."""
     if not os.path.exists(MONGOSH):
-        pytest.skip("mongosh missing: run `npm ci` in tests/node")
+        pytest.fail("mongosh missing: run `npm ci` in tests/node")
     t = start_tandem(upstream.uri)
     with tempfile.TemporaryDirectory() as home:
         p = subprocess.run([MONGOSH, t.uri, "--quiet", "--norc", "--eval",

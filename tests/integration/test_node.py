@@ -27,9 +27,9 @@ CRUD_JS = os.path.join(NODE_DIR, "crud.js")
 
 def _need_node():
     if shutil.which("node") is None:
-        pytest.skip("node is not installed")
+        pytest.fail("node is not installed")
     if not os.path.isdir(os.path.join(NODE_DIR, "node_modules", "mongodb")):
-        pytest.skip("tests/node/node_modules missing: run `npm ci` in tests/node")
+        pytest.fail("tests/node/node_modules missing: run `npm ci` in tests/node")
 
 
 def run_crud(uri, *args, timeout=120):

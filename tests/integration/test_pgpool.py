@@ -1,4 +1,4 @@
-"""The asynchronous PostgreSQL pool (proxy/pgpool.c) driven by
+"""The asynchronous PostgreSQL pool (common/pg/pgpool.c) driven by
 tests/clients/pgpool_probe against a real PostgreSQL 15:
 
   throughput   10 000 one-row batches over 4 connections, every row applied
@@ -42,7 +42,7 @@ def probe():
 	for p in PROBE_CANDIDATES:
 		if p and os.path.isfile(p) and os.access(p, os.X_OK):
 			return p
-	pytest.skip("pgpool_probe not built (set TANDEM_PGPOOL_PROBE)")
+	pytest.fail("pgpool_probe not built (set TANDEM_PGPOOL_PROBE)")
 
 
 @pytest.fixture

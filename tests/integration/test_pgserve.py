@@ -36,7 +36,7 @@ collections:
 def _ctl(tandem_bin):
 	ctl = dw.tandemctl_path(tandem_bin)
 	if ctl is None:
-		pytest.skip("tandemctl not built next to tandem")
+		pytest.fail("tandemctl not built next to tandem")
 	return ctl
 
 

@@ -130,7 +130,7 @@ def test_tandemctl_status(upstream, start_tandem, tandem_bin):
     t = start_tandem(upstream.uri)
     ctl = os.path.join(os.path.dirname(os.path.dirname(tandem_bin)), "tools", "tandemctl")
     if not os.path.exists(ctl):
-        pytest.skip("tandemctl not built next to tandem")
+        pytest.fail("tandemctl not built next to tandem")
     admin = t.admin_url.replace("http://", "")
     r = subprocess.run([ctl, "--admin", admin, "status"], capture_output=True, text=True, timeout=10)
     assert r.returncode == 0, r.stderr

@@ -1,4 +1,4 @@
-"""The Redis write queue (common/rqueue.c + common/qentry.c) against a real
+"""The Redis write queue (common/queue/rqueue.c + common/queue/qentry.c) against a real
 redis-server, through the C driver tests/clients/rqueue_probe.c.
 
 Binary: $TANDEM_RQUEUE_PROBE, else build/tests/clients/rqueue_probe.

@@ -1,5 +1,5 @@
 /*
- * test_ddl.c - DDL text for a mapping (common/ddl.c).
+ * test_ddl.c - DDL text for a mapping (common/mapping/ddl.c).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>

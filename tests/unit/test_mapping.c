@@ -1,5 +1,5 @@
 /*
- * test_mapping.c - loading and validating the mapping spec (common/mapping.c).
+ * test_mapping.c - loading and validating the mapping spec (common/mapping/mapping.c).
  */
 #include <criterion/criterion.h>
 #include <stdio.h>

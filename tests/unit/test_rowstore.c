@@ -1,6 +1,6 @@
 /*
  * test_rowstore.c - one document <-> its PostgreSQL row(s) as SQL
- * (common/rowstore*.c, common/sqllist.c).
+ * (common/rowstore/rowstore*.c, common/rowstore/sqllist.c).
  *
  *  - SQL text of put / delete / select for the default table and for
  *    conf/mapping.yaml's users, plans and orders;
