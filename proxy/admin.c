@@ -10,10 +10,8 @@
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
-#include <time.h>
 
 #include "cfg.h"
-#include "flags.h"
 #include "metrics.h"
 #include "shmetrics.h"
 #include "topology.h"
@@ -26,33 +24,6 @@ static struct {
 	struct proxy *px;
 } admin;
 
-/* The flag cache's own counters (flags.c keeps them; see flags_stats). */
-static void render_flags(struct evbuffer *out)
-{
-	struct flags_stats st;
-	struct timespec now;
-
-	flags_stats(&st);
-	clock_gettime(CLOCK_REALTIME, &now);
-	uint64_t now_ms = (uint64_t)now.tv_sec * 1000 + (uint64_t)now.tv_nsec / 1000000;
-	evbuffer_add_printf(out,
-		"# HELP tandem_flags_refreshes_total Successful reads of the Redis flags\n"
-		"# TYPE tandem_flags_refreshes_total counter\ntandem_flags_refreshes_total %llu\n"
-		"# HELP tandem_flags_refresh_errors_total Failed connects and reads of the Redis flags\n"
-		"# TYPE tandem_flags_refresh_errors_total counter\ntandem_flags_refresh_errors_total %llu\n"
-		"# HELP tandem_flags_invalid_values_total Flag values ignored because they do not parse\n"
-		"# TYPE tandem_flags_invalid_values_total counter\ntandem_flags_invalid_values_total %llu\n"
-		"# HELP tandem_flags_tenants Tenants whose flags are cached\n"
-		"# TYPE tandem_flags_tenants gauge\ntandem_flags_tenants %llu\n"
-		"# HELP tandem_flags_redis_connected 1 while the flag refresher holds a Redis connection\n"
-		"# TYPE tandem_flags_redis_connected gauge\ntandem_flags_redis_connected %d\n"
-		"# HELP tandem_flags_age_seconds Seconds since the flags were last read (-1: never)\n"
-		"# TYPE tandem_flags_age_seconds gauge\ntandem_flags_age_seconds %.3f\n",
-		(unsigned long long)st.refreshes, (unsigned long long)st.refresh_errors,
-		(unsigned long long)st.invalid_values, (unsigned long long)st.tenants, st.connected ? 1 : 0,
-		st.last_ok_ms ? (double)(now_ms - st.last_ok_ms) / 1000.0 : -1.0);
-}
-
 static void metrics_cb(struct evhttp_request *req, void *arg)
 {
 	struct evbuffer *body = evbuffer_new();
@@ -60,7 +31,6 @@ static void metrics_cb(struct evhttp_request *req, void *arg)
 	(void)arg;
 	metrics_render(body);
 	shmetrics_render(body);
-	render_flags(body);
 	evhttp_add_header(evhttp_request_get_output_headers(req), "Content-Type",
 			  "text/plain; version=0.0.4");
 	evhttp_send_reply(req, HTTP_OK, "OK", body);

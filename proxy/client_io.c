@@ -24,8 +24,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "dwcapture.h"
 #include "hello.h"
 #include "inspect.h"
@@ -43,14 +43,6 @@
 #define CLIENT_ERROR_PEEK_MAX 2048
 
 static _Atomic int32_t generated_request_id = 1;
-
-uint64_t client_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 void client_pause(struct client *c, unsigned bit)
 {
@@ -201,7 +193,7 @@ static void pending_add(struct client *c, const struct msg_info *info, struct dw
 	p->request_id = info->header.request_id;
 	p->command = metrics_command(info->command[0] ? info->command : "none",
 				     (size_t)info->header.length);
-	p->start_us = client_now_us();
+	p->start_us = clock_mono_us();
 	p->opcode = info->opcode;
 	p->hello = hello_is_hello(info->command);
 	metrics_gauge_add(METRIC_REQUESTS_IN_FLIGHT, 1);
@@ -289,7 +281,7 @@ static void pending_done(struct client *c, int i)
 {
 	struct client_pending *p = &c->pending[i];
 
-	metrics_latency(p->command, client_now_us() - p->start_us);
+	metrics_latency(p->command, clock_mono_us() - p->start_us);
 	dwjob_free(p->dw);   /* only when no reply was captured */
 	shadow_job_free(p->sh);
 	memmove(p, p + 1, (c->npending - (unsigned)i - 1) * sizeof(*p));
@@ -449,7 +441,7 @@ bool client_pump_replies(struct client *c)
 			sh = c->pending[i].sh;
 			c->pending[i].sh = NULL;
 			if (!msg || !shadow_capture_keep(sh, msg, (size_t)h.length,
-							 client_now_us() - c->pending[i].start_us)) {
+							 clock_mono_us() - c->pending[i].start_us)) {
 				shadow_job_free(sh);
 				sh = NULL;
 			}

@@ -57,6 +57,4 @@ bool client_finish(struct client *c, const char *reason, bool error);
 /* A session closing gives the client this long to read what is queued. */
 #define CLIENT_CLOSE_FLUSH_SEC 5
 
-uint64_t client_now_us(void);
-
 #endif

@@ -20,6 +20,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -135,11 +136,7 @@ static void *topology_main(void *unused)
 		pthread_mutex_lock(&topo.lock);
 		if (topo.stop)
 			break;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += (long)TOPOLOGY_INTERVAL_MS * 1000000L;
-		ts.tv_sec += ts.tv_nsec / 1000000000L;
-		ts.tv_nsec %= 1000000000L;
+		struct timespec ts = clock_wall_after(TOPOLOGY_INTERVAL_MS);
 		while (!topo.stop && !topo.poked)
 			if (pthread_cond_timedwait(&topo.wake, &topo.lock, &ts) != 0)
 				break;

@@ -9,17 +9,15 @@
 #include <string.h>
 #include <time.h>
 
-#include "log.h"
+#include "jsonesc.h"
 
 void mismatch_json_str(bson_string_t *out, const char *s, size_t len)
 {
-	size_t cap = 6 * len + 1;
+	size_t cap = JSONESC_CAP(len) + 2;
 	char *tmp = bson_malloc(cap);
 
-	log_json_escape(tmp, cap, s ? s : "", s ? len : 0);
-	bson_string_append_c(out, '"');
+	jsonesc_quoted(tmp, cap, s ? s : "", s ? len : 0);
 	bson_string_append(out, tmp);
-	bson_string_append_c(out, '"');
 	bson_free(tmp);
 }
 

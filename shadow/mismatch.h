@@ -6,8 +6,8 @@
  * Pure: the caller passes the clock and writes the line (to the log and to
  * the tenant's capped Redis list).  The line is valid JSON and valid UTF-8
  * whatever the keys and values hold: strings are escaped with
- * log_json_escape (common/log.h), which writes bytes that are not UTF-8
- * as \u00XX.
+ * jsonesc_quoted (common/runtime/jsonesc.h), which writes bytes that are
+ * not UTF-8 as \u00XX.
  *
  *   {"ts":"2024-05-01T12:00:00.123Z","level":"warn","event":"shadow_mismatch",
  *    "tenant":"acme","db":"acme","coll":"orders","op":"find",
@@ -62,7 +62,8 @@ char *mismatch_line(const struct mismatch_event *ev, const struct compare_result
  * to out as JSON; NULL appends {}. */
 void mismatch_shape(bson_string_t *out, const bson_t *query, bool is_array);
 
-/* Append s[0..len) as a quoted JSON string (escaped, UTF-8 safe). */
+/* Append s[0..len) as a quoted JSON string (jsonesc_quoted into out;
+ * NULL s appends ""). */
 void mismatch_json_str(bson_string_t *out, const char *s, size_t len);
 
 /* ---- rate limiter (mismatch_limit.c) ------------------------------------

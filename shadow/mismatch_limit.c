@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include "hash.h"
+
 struct bucket {
 	char *tenant;		/* NULL: free slot */
 	double tokens;
@@ -53,18 +55,11 @@ void mismatch_limiter_free(struct mismatch_limiter *l)
 	bson_free(l);
 }
 
-static uint64_t name_hash(const char *s)
-{
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 1099511628211ULL;
-	return h;
-}
-
 static struct bucket *bucket_of(struct mismatch_limiter *l, const char *tenant)
 {
-	size_t mask = l->cap - 1, i = (size_t)name_hash(tenant) & mask;
+	/* Keyed (SipHash): tenant names come from clients; the value never
+	 * leaves this table, so it need not agree between processes. */
+	size_t mask = l->cap - 1, i = (size_t)hash_sip(tenant, strlen(tenant)) & mask;
 
 	for (; l->slots[i].tenant; i = (i + 1) & mask)
 		if (strcmp(l->slots[i].tenant, tenant) == 0)

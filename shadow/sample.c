@@ -1,10 +1,11 @@
 /*
- * sample.c - the sampling coin flip and the shadow.collections /
- * shadow.ignore_paths parsers (contract in sample.h).
+ * sample.c - the sampling coin flip, the shadow.collections caps (a
+ * pct_list, common/runtime/pct.h) and the shadow.ignore_paths parser
+ * (contract in sample.h).
  *
- * Parsers walk the spec as (pointer, length) views, so error messages can
- * quote the item exactly as written; only accepted names are copied, into
- * one arena owned by the parsed set.
+ * The ignore parser walks the spec as (pointer, length) views, so error
+ * messages can quote the item exactly as written; only accepted names are
+ * copied, into one arena owned by the parsed set.
  */
 #include "sample.h"
 
@@ -12,10 +13,11 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "errbuf.h"
+#include "pct.h"
 
 /* ---------------------------------------------------------------- sampling */
 
@@ -35,11 +37,8 @@ static uint64_t sample_splitmix64(uint64_t *x)
  * by splitmix64 so that threads started in the same nanosecond differ. */
 static void sample_seed(void)
 {
-	struct timespec ts;
-	uint64_t x;
+	uint64_t x = clock_wall_ns();
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	x = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 	x ^= (uint64_t)gettid() << 40;
 	x ^= (uint64_t)(uintptr_t)&sample_state;
 	sample_state[0] = sample_splitmix64(&x);
@@ -144,107 +143,23 @@ static char *sample_copy(char *arena, size_t *pos, struct sample_view v)
 	return d;
 }
 
-/* A decimal percentage: digits with at most one '.', value 0..100. */
-static bool sample_pct_parse(struct sample_view v, double *out)
-{
-	char buf[32];
-	size_t digits = 0, dots = 0;
-
-	if (v.n == 0 || v.n >= sizeof(buf))
-		return false;
-	for (size_t i = 0; i < v.n; i++) {
-		if (v.p[i] >= '0' && v.p[i] <= '9')
-			digits++;
-		else if (v.p[i] == '.')
-			dots++;
-		else
-			return false;
-	}
-	if (!digits || dots > 1)
-		return false;
-	memcpy(buf, v.p, v.n);
-	buf[v.n] = '\0';
-	*out = strtod(buf, NULL);
-	return *out >= 0 && *out <= 100;
-}
-
 /* ---------------------------------------------------------------- shadow.collections */
 
-struct shadow_cap {
-	const char *coll; /* in arena */
-	double pct;
-};
-
+/* A pct_list (common/runtime/pct.h): the grammar is the config's own, so
+ * cfg_set has already refused what would fail here. */
 struct shadow_caps {
-	size_t n;
-	struct shadow_cap *item; /* sorted by coll */
-	char *arena;
+	struct pct_list *list;
 };
-
-static int sample_cap_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct shadow_cap *)a)->coll, ((const struct shadow_cap *)b)->coll);
-}
-
-static bool sample_caps_item(struct shadow_caps *c, size_t *pos, size_t k, struct sample_view it,
-			     char *err, size_t errlen)
-{
-	struct sample_view name, val;
-	double pct;
-
-	if (it.n == 0)
-		return errbuf_fail(err, errlen, "item %zu is empty (stray comma?)", k);
-	if (!sample_split(it, '=', &name, &val))
-		return errbuf_fail(err, errlen, "item %zu '%.*s': expected COLLECTION=PERCENT", k,
-				   (int)it.n, it.p);
-	if (name.n == 0)
-		return errbuf_fail(err, errlen, "item %zu '%.*s': the collection name is empty", k,
-				   (int)it.n, it.p);
-	if (!sample_pct_parse(val, &pct))
-		return errbuf_fail(err, errlen, "item %zu '%.*s': '%.*s' is not a percentage from 0 to 100",
-				   k, (int)it.n, it.p, (int)val.n, val.p);
-	c->item[c->n].coll = sample_copy(c->arena, pos, name);
-	c->item[c->n++].pct = pct;
-	return true;
-}
-
-static bool sample_caps_fill(struct shadow_caps *c, const char *spec, char *err, size_t errlen)
-{
-	struct sample_view it;
-	size_t pos = 0, k = 0;
-
-	while (sample_next_item(&spec, &it))
-		if (!sample_caps_item(c, &pos, ++k, it, err, errlen))
-			return false;
-	qsort(c->item, c->n, sizeof(c->item[0]), sample_cap_cmp);
-	for (size_t i = 1; i < c->n; i++)
-		if (!strcmp(c->item[i - 1].coll, c->item[i].coll))
-			return errbuf_fail(err, errlen, "collection '%s' is given twice", c->item[i].coll);
-	return true;
-}
 
 bool shadow_caps_parse(const char *spec, struct shadow_caps **out, char *err, size_t errlen)
 {
 	struct shadow_caps *c = calloc(1, sizeof(*c));
 
 	*out = NULL;
-	if (!spec)
-		spec = "";
-	size_t items = sample_is_blank(spec) ? 0 : sample_count_items(spec);
-	if (items > SHADOW_CAPS_MAX) {
-		free(c);
-		return errbuf_fail(err, errlen, "%zu items, at most %d allowed", items, SHADOW_CAPS_MAX);
-	}
-	if (c && items) {
-		c->item = calloc(items, sizeof(c->item[0]));
-		c->arena = malloc(strlen(spec) + 1);
-	}
-	if (!c || (items && (!c->item || !c->arena))) {
-		shadow_caps_free(c);
+	if (!c)
 		return errbuf_fail(err, errlen, "out of memory");
-	}
-	if (items && !sample_caps_fill(c, spec, err, errlen)) {
-		shadow_caps_free(c);
+	if (!pct_list_parse(spec, SHADOW_CAPS_MAX, &c->list, err, errlen)) {
+		free(c);
 		return false;
 	}
 	*out = c;
@@ -253,20 +168,16 @@ bool shadow_caps_parse(const char *spec, struct shadow_caps **out, char *err, si
 
 double shadow_caps_apply(const struct shadow_caps *c, const char *coll, double tenant_pct)
 {
-	struct shadow_cap key = {coll, 0};
+	double cap;
 
-	if (!c || !c->n || !coll)
-		return tenant_pct;
-	const struct shadow_cap *hit = bsearch(&key, c->item, c->n, sizeof(key), sample_cap_cmp);
-	return hit && hit->pct < tenant_pct ? hit->pct : tenant_pct;
+	return c && pct_list_get(c->list, coll, &cap) && cap < tenant_pct ? cap : tenant_pct;
 }
 
 void shadow_caps_free(struct shadow_caps *c)
 {
 	if (!c)
 		return;
-	free(c->item);
-	free(c->arena);
+	pct_list_free(c->list);
 	free(c);
 }
 

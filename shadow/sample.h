@@ -13,6 +13,8 @@
  *
  * Config grammar (spaces around items and separators are ignored):
  *   shadow.collections   ""  |  COLL=PCT { "," COLL=PCT }     PCT: decimal 0..100
+ *                        (a pct_list, common/runtime/pct.h; the config file
+ *                        may write it as a map, cfg.h, and cfg_set checks it)
  *   shadow.ignore_paths  ""  |  COLL:PATH { "," COLL:PATH }   COLL "*" = every
  *                        collection; PATH dotted, no empty segment
  * A collection may appear once in shadow.collections; an ignore item may

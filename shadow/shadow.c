@@ -6,7 +6,10 @@
  *   intake --pump--> run: plan --(dual-write lag? poll 2 ms)--> SELECT set 0
  *                         --> SELECT set 1.. ($lookup) --> shexec_finish
  *   deadline first: shed ("timeout"); a SELECT still in flight frees the run
- *   when it comes back (run->dead)
+ *   when it comes back (SHRUN_ST_DEAD)
+ *
+ * A run's state (enum shrun_state, shadow_internal.h) changes in
+ * shrun_set_state() only, which keeps sh.runs and sh.inflight right.
  */
 #include "shadow_internal.h"
 
@@ -21,12 +24,14 @@
 #include <mongoc/mongoc.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "msgdoc.h"
-#include "flags.h"
 #include "log.h"
 #include "metrics.h"
 #include "mismatch.h"
 #include "pgpool.h"
+#include "redisconn.h"
+#include "redisurl.h"
 #include "rowstore.h"
 #include "sample.h"
 #include "shmetrics.h"
@@ -54,7 +59,8 @@ static struct {
 	struct event *later;       /* pump again once a token is back */
 	TAILQ_HEAD(, shrun) runs;  /* every run not yet freed (incl. dead ones) */
 	bool pumping, repump;
-	char *redis_url;
+	struct redisurl redis_url; /* valid when with_redis */
+	bool with_redis;
 	redisContext *rc;
 	uint64_t redis_retry_us;
 	char *mongo_uri;
@@ -62,14 +68,6 @@ static struct {
 } sh;
 
 static void fetch_next(struct shrun *r);
-
-uint64_t shadow_now_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000u + (uint64_t)ts.tv_nsec / 1000u;
-}
 
 void shadow_submit(struct shjob *job)
 {
@@ -94,15 +92,51 @@ static const char *job_coll(const struct shjob *job)
 static void pump(void);
 static void pump_once(void);
 
+static const struct {
+	const char *name;
+	bool listed;              /* on sh.runs (freed by shadow_stop at the latest) */
+	bool live;                /* counted in sh.inflight, against max_inflight */
+} shrun_states[] = {
+	[SHRUN_ST_NEW] = {"new", false, false},
+	[SHRUN_ST_PLANNING] = {"planning", true, true},
+	[SHRUN_ST_WAIT_WRITES] = {"wait_writes", true, true},
+	[SHRUN_ST_SELECTING] = {"selecting", true, true},
+	[SHRUN_ST_DECODING] = {"decoding", true, true},
+	[SHRUN_ST_COMPARING] = {"comparing", true, true},
+	[SHRUN_ST_DEAD] = {"dead", true, false},
+	[SHRUN_ST_DONE] = {"done", false, false},
+};
+
+const char *shrun_state_to_str(enum shrun_state st)
+{
+	return st <= SHRUN_ST_DONE ? shrun_states[st].name : "unknown";
+}
+
+/* The only place r->st changes: keeps sh.runs and sh.inflight as
+ * shrun_states[] says. */
+static void shrun_set_state(struct shrun *r, enum shrun_state st)
+{
+	bool was_listed = shrun_states[r->st].listed, was_live = shrun_states[r->st].live;
+
+	if (!was_listed && shrun_states[st].listed)
+		TAILQ_INSERT_TAIL(&sh.runs, r, link);
+	else if (was_listed && !shrun_states[st].listed)
+		TAILQ_REMOVE(&sh.runs, r, link);
+	if (!was_live && shrun_states[st].live)
+		sh.inflight++;
+	else if (was_live && !shrun_states[st].live)
+		sh.inflight--;
+	r->st = st;
+}
+
 static void run_free(struct shrun *r)
 {
-	TAILQ_REMOVE(&sh.runs, r, link);
+	shrun_set_state(r, SHRUN_ST_DONE);
 	shexec_free(r);
 }
 
 static void run_end(struct shrun *r)
 {
-	sh.inflight--;
 	run_free(r);
 	pump();
 }
@@ -111,9 +145,8 @@ static void run_end(struct shrun *r)
 static void shed(struct shrun *r)
 {
 	shmetrics_shed(r->job->db, job_coll(r->job), "timeout");
-	if (r->fetching) {
-		r->dead = true;        /* freed by its SELECT's callback */
-		sh.inflight--;
+	if (r->st == SHRUN_ST_SELECTING) {
+		shrun_set_state(r, SHRUN_ST_DEAD);   /* freed by its SELECT's callback */
 		pump();
 		return;
 	}
@@ -126,8 +159,8 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	if (shadow_now_us() >= r->job->deadline_us) {
-		if (!r->fetching && !shadow_writes_settled(r->job->dw_seq)) {
+	if (clock_mono_us() >= r->job->deadline_us) {
+		if (r->st == SHRUN_ST_WAIT_WRITES && !shadow_writes_settled(r->job->dw_seq)) {
 			shmetrics_skipped(r->job->db, job_coll(r->job), "lag");
 			run_end(r);
 			return;
@@ -135,7 +168,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		shed(r);
 		return;
 	}
-	if (!r->fetching && r->next == 0)
+	if (r->st == SHRUN_ST_WAIT_WRITES)
 		fetch_next(r);         /* polling for the dual-write lag */
 }
 
@@ -198,12 +231,12 @@ static void fetched(const struct pgpool_result *res, void *arg)
 	struct shrun *r = arg;
 	const char *why = NULL;
 
-	r->fetching = false;
-	if (r->dead) {
+	if (r->st == SHRUN_ST_DEAD) {
 		run_free(r);
 		return;
 	}
-	r->pg_ms += (double)(shadow_now_us() - r->pg_start_us) / 1000.0;
+	shrun_set_state(r, SHRUN_ST_DECODING);
+	r->pg_ms += (double)(clock_mono_us() - r->pg_start_us) / 1000.0;
 	if (res->cls == PGPOOL_TRANSIENT) {
 		/* PostgreSQL down or too slow: pressure, shed like a timeout. */
 		shmetrics_shed(r->job->db, job_coll(r->job), "pg_unavailable");
@@ -237,11 +270,13 @@ static void fetch_next(struct shrun *r)
 	bson_t empty = BSON_INITIALIZER;
 
 	if (r->next == 0 && !shadow_writes_settled(r->job->dw_seq)) {
+		shrun_set_state(r, SHRUN_ST_WAIT_WRITES);
 		arm(r, LAG_POLL_US);   /* writes acknowledged before the read are not applied yet */
 		return;
 	}
 	if (r->next == r->ncolls) {
 		evtimer_del(r->timer);
+		shrun_set_state(r, SHRUN_ST_COMPARING);
 		shexec_finish(r);
 		run_end(r);
 		return;
@@ -260,7 +295,7 @@ static void fetch_next(struct shrun *r)
 	}
 	sqllist_free(&l);
 	pgbatch_keep_rows(b, 0);
-	r->pg_start_us = shadow_now_us();
+	r->pg_start_us = clock_mono_us();
 	if (!pgpool_submit(sh.pool, b, fetched, r)) {
 		pgbatch_free(b);
 		shmetrics_shed(r->job->db, job_coll(r->job), "pg_busy");
@@ -268,8 +303,8 @@ static void fetch_next(struct shrun *r)
 		run_end(r);
 		return;
 	}
-	r->fetching = true;
-	uint64_t now = shadow_now_us();
+	shrun_set_state(r, SHRUN_ST_SELECTING);
+	uint64_t now = clock_mono_us();
 	arm(r, r->job->deadline_us > now ? r->job->deadline_us - now : 0);
 }
 
@@ -277,17 +312,15 @@ static void run_start(struct shjob *job)
 {
 	struct shrun *r = calloc(1, sizeof(*r));
 
-	sh.inflight++;
 	if (!r || !(r->timer = evtimer_new(sh.base, timer_cb, r))) {
 		free(r);
 		shmetrics_skipped(job->db, job_coll(job), "out_of_memory");
 		shadow_job_free(job);
-		sh.inflight--;
 		return;
 	}
 	r->job = job;
 	bson_init(&r->filter);
-	TAILQ_INSERT_TAIL(&sh.runs, r, link);
+	shrun_set_state(r, SHRUN_ST_PLANNING);   /* on sh.runs, counted */
 	bson_destroy(&job->reply);
 	if (!msgdoc_reply_body(job->raw, job->raw_len, &job->reply)) {
 		bson_init(&job->reply);
@@ -302,6 +335,7 @@ static void run_start(struct shjob *job)
 		return;
 	}
 	if (shadow_conf.calibrate) {
+		shrun_set_state(r, SHRUN_ST_COMPARING);
 		shexec_calibrate(r, sh.mongo);
 		run_end(r);
 		return;
@@ -330,7 +364,7 @@ static void pump(void)
  * queue makes the workers shed before copying anything. */
 static bool take_token(void)
 {
-	uint64_t now = shadow_now_us();
+	uint64_t now = clock_mono_us();
 	double rate = shadow_conf.max_rate;
 
 	if (!shadow_conf.max_rate)
@@ -360,7 +394,7 @@ static void pump_once(void)
 		pthread_mutex_unlock(&sh.mu);
 		if (!job)
 			return;
-		if (shadow_now_us() >= job->deadline_us) {
+		if (clock_mono_us() >= job->deadline_us) {
 			atomic_fetch_sub(&shadow_nqueued, 1);
 			shmetrics_shed(job->db, job_coll(job), "timeout");
 			shadow_job_free(job);
@@ -394,32 +428,18 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 
 static redisContext *redis(void)
 {
-	char host[256];
-	uint16_t port;
-	int db;
-	char err[128];
-	struct timeval tv = {0, REDIS_TIMEOUT_MS * 1000};
+	char err[256];
 
 	if (sh.rc && !sh.rc->err)
 		return sh.rc;
 	if (sh.rc)
 		redisFree(sh.rc);
 	sh.rc = NULL;
-	if (!sh.redis_url[0] || shadow_now_us() < sh.redis_retry_us ||
-	    !flags_redis_url_parse(sh.redis_url, host, sizeof(host), &port, &db, err, sizeof(err)))
+	if (!sh.with_redis || clock_mono_us() < sh.redis_retry_us)
 		return NULL;
-	sh.rc = redisConnectWithTimeout(host, port, tv);
-	if (!sh.rc || sh.rc->err || redisSetTimeout(sh.rc, tv) != REDIS_OK) {
-		if (sh.rc)
-			redisFree(sh.rc);
-		sh.rc = NULL;
-		sh.redis_retry_us = shadow_now_us() + REDIS_RETRY_MS * 1000u;
-		return NULL;
-	}
-	if (db) {
-		redisReply *rep = redisCommand(sh.rc, "SELECT %d", db);
-		freeReplyObject(rep);
-	}
+	sh.rc = redisconn_open(&sh.redis_url, REDIS_TIMEOUT_MS, REDIS_TIMEOUT_MS, err, sizeof(err));
+	if (!sh.rc)
+		sh.redis_retry_us = clock_mono_us() + REDIS_RETRY_MS * 1000u;
 	return sh.rc;
 }
 
@@ -490,6 +510,7 @@ bool shadow_start(const struct cfg *cfg, const struct mapping *mapping,
 		  const struct shadow_writes *writes, char *err, size_t errlen)
 {
 	struct pgpool_opts po = {0};
+	char why[384];
 
 	if (!cfg->pg[0])
 		return true;
@@ -500,9 +521,11 @@ bool shadow_start(const struct cfg *cfg, const struct mapping *mapping,
 	pthread_mutex_init(&sh.mu, NULL);
 	TAILQ_INIT(&sh.jobs);
 	TAILQ_INIT(&sh.runs);
-	sh.redis_url = strdup(cfg->redis);
+	sh.with_redis = cfg->redis[0] != '\0';
+	if (sh.with_redis && !redisurl_parse(cfg->redis, &sh.redis_url, why, sizeof(why)))
+		return snprintf(err, errlen, "key 'redis': %s", why), false;
 	sh.mongo_uri = strdup(cfg->mongo_uri);
-	if (!sh.redis_url || !sh.mongo_uri || !(sh.base = event_base_new()) ||
+	if (!sh.mongo_uri || !(sh.base = event_base_new()) ||
 	    !(sh.intake = event_new(sh.base, -1, EV_PERSIST, intake_cb, NULL)) ||
 	    !(sh.later = evtimer_new(sh.base, later_cb, NULL)))
 		return snprintf(err, errlen, "shadow: out of memory"), false;
@@ -517,7 +540,7 @@ bool shadow_start(const struct cfg *cfg, const struct mapping *mapping,
 		mongoc_client_set_appname(sh.mongo, "tandem-shadow-calibrate");
 	}
 	sh.tokens = shadow_conf.max_rate;
-	sh.refilled_us = shadow_now_us();
+	sh.refilled_us = clock_mono_us();
 	if (pthread_create(&sh.thread, NULL, thread_main, NULL) != 0)
 		return snprintf(err, errlen, "shadow: cannot start the thread"), false;
 	atomic_store(&shadow_on, true);
@@ -557,7 +580,6 @@ void shadow_stop(void)
 		redisFree(sh.rc);
 	if (sh.mongo)
 		mongoc_client_destroy(sh.mongo);
-	free(sh.redis_url);
 	free(sh.mongo_uri);
 	shadow_caps_free(shadow_conf.caps);
 	shadow_ignore_free(shadow_conf.ignore);

@@ -13,8 +13,8 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "msgdoc.h"
 #include "flags.h"
 #include "sample.h"
@@ -107,6 +107,6 @@ void shadow_capture_submit(struct shjob *job)
 		return;
 	}
 	job->dw_seq = shadow_writes_submitted();
-	job->deadline_us = shadow_now_us() + shadow_conf.timeout_us;
+	job->deadline_us = clock_mono_us() + shadow_conf.timeout_us;
 	shadow_submit(job);
 }

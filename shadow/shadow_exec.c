@@ -14,10 +14,10 @@
 
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include <mongoc/mongoc.h>
 
+#include "clock.h"
 #include "compare.h"
 #include "log.h"
 #include "mismatch.h"
@@ -205,10 +205,7 @@ static void report(struct shrun *r, const struct compare_result *res, const char
 {
 	struct shjob *j = r->job;
 	uint64_t suppressed = 0;
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	int64_t now_ms = (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+	int64_t now_ms = (int64_t)clock_wall_ms(); /* the line's ts, and the limiter's clock */
 	const char *kind = res->n_diffs ? compare_kind_to_str(res->diffs[0].kind) : "changed";
 	shmetrics_mismatch(j->db, coll_name(r), kind, j->mongo_ms, r->pg_ms);
 	if (!mismatch_limiter_take(shadow_conf.limiter, j->db, now_ms, &suppressed))
@@ -292,14 +289,14 @@ void shexec_calibrate(struct shrun *r, void *mongo_client)
 {
 	bson_t cmd, reply;
 	bson_error_t err;
-	uint64_t t0 = shadow_now_us();
+	uint64_t t0 = clock_mono_us();
 
 	strip_session(&r->job->cmd, &cmd);
 	if (!mongoc_client_command_simple(mongo_client, r->job->db, &cmd, NULL, &reply, &err) &&
 	    bson_empty(&reply)) {
 		shmetrics_skipped(r->job->db, coll_name(r), "calibrate_mongo_error");
 	} else {
-		r->pg_ms = (double)(shadow_now_us() - t0) / 1000.0;
+		r->pg_ms = (double)(clock_mono_us() - t0) / 1000.0;
 		compare_and_report(r, &reply, "shadow_calibration_mismatch");
 	}
 	bson_destroy(&reply);

@@ -41,8 +41,34 @@ struct shset {
 	size_t n, cap;
 };
 
+/* Where a run is.  shadow.c's shrun_set_state() is the only place that
+ * changes r->st; it keeps sh.runs and sh.inflight right.
+ *
+ *   NEW -> PLANNING -+-> WAIT_WRITES (poll) -+-> SELECTING -> DECODING -+-> COMPARING -> DONE
+ *                    +-----------------------+        ^                 |
+ *                                                     +--- next set ----+
+ *   calibrate: PLANNING -> COMPARING.  Deadline in SELECTING: DEAD, then
+ *   DONE when the SELECT comes back.  Skipped, shed or failed: DONE.
+ */
+enum shrun_state {
+	SHRUN_ST_NEW,             /* allocated: on no list, not counted */
+	SHRUN_ST_PLANNING,        /* MongoDB's reply parsed, the read planned (run_start) */
+	SHRUN_ST_WAIT_WRITES,     /* timer polls until the dual-write jobs acknowledged
+	                           * before the read are applied (or its deadline) */
+	SHRUN_ST_SELECTING,       /* a SELECT of set r->next in flight; timer = deadline */
+	SHRUN_ST_DECODING,        /* that SELECT came back: its rows into the set */
+	SHRUN_ST_COMPARING,       /* every set fetched (or calibrate): run the read,
+	                           * compare, report */
+	SHRUN_ST_DEAD,            /* shed at its deadline while its SELECT was in flight:
+	                           * no longer counted; freed when the SELECT comes back */
+	SHRUN_ST_DONE,            /* off sh.runs, about to be freed */
+};
+
+const char *shrun_state_to_str(enum shrun_state st);
+
 /* A job being run. */
 struct shrun {
+	enum shrun_state st;      /* shrun_set_state() only */
 	struct shjob *job;
 	struct readexec_plan plan;
 	bool have_plan;
@@ -52,8 +78,6 @@ struct shrun {
 	size_t ncolls, next;
 	struct shset sets[SHADOW_MAX_COLLS];
 	struct event *timer;      /* deadline, and polling for the dual-write lag */
-	bool fetching;            /* a SELECT is in flight */
-	bool dead;                /* shed while its SELECT was in flight */
 	uint64_t pg_start_us;
 	double pg_ms;
 	TAILQ_ENTRY(shrun) link;
@@ -77,8 +101,6 @@ struct shconf {
 extern struct shconf shadow_conf;
 extern atomic_bool shadow_on;
 extern _Atomic unsigned shadow_nqueued;
-
-uint64_t shadow_now_us(void);
 
 /* The dual-write watermark through shadow_conf.writes (true / 0 without). */
 bool shadow_writes_settled(uint64_t seq);

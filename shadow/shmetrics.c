@@ -3,7 +3,7 @@
  * (contract in shmetrics.h).
  *
  *   caller ──lock──> shm_series_get(tenant, coll) ──> series[i] | other
- *                     (open-addressing table of SHM_SLOTS slots, FNV-1a)
+ *                     (open-addressing table of SHM_SLOTS slots, SipHash)
  *                    shm_label_index(family, kind)  ──> 0..63 | "other"
  *
  * One mutex guards everything: updates are a hash probe and a few adds, and
@@ -23,26 +23,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Labelled counter families: id, name, label, help. */
-#define SHM_FAMILIES(X)                                                                          \
-	X(MISMATCH, "tandem_shadow_mismatches_total", "kind",                                    \
-	  "Shadow reads whose PostgreSQL answer differed from MongoDB's, by first diff kind")   \
-	X(SKIPPED, "tandem_shadow_skipped_total", "reason",                                      \
-	  "Sampled reads not compared (e.g. not translatable), by reason")                      \
-	X(SHED, "tandem_shadow_shed_total", "reason", "Sampled reads dropped under pressure, by reason")
+#include "hash.h"
+#include "utf8.h"
 
-enum shm_family {
-#define SHM_ENUM(id, name, label, help) SHM_FAM_##id,
-	SHM_FAMILIES(SHM_ENUM)
-#undef SHM_ENUM
-	SHM_FAM_COUNT
-};
-
+/* SHMETRICS_FAMILIES (shmetrics.h) as a table, in rendering order. */
 static const struct {
-	const char *name, *label, *help;
-} shm_fam_desc[SHM_FAM_COUNT] = {
-#define SHM_DESC(id, name, label, help) {name, label, help},
-	SHM_FAMILIES(SHM_DESC)
+	const char *name, *type, *label, *help;
+} shm_fam_desc[SHMETRICS_FAMILY_COUNT] = {
+#define SHM_DESC(id, name, type, label, help) {name, type, label, help},
+	SHMETRICS_FAMILIES(SHM_DESC)
 #undef SHM_DESC
 };
 
@@ -73,7 +62,7 @@ struct shm_series {
 	char *tenant, *coll; /* NUL-terminated, at most SHMETRICS_LABEL_MAX bytes */
 	size_t tenant_len, coll_len;
 	uint64_t reads, matches;
-	uint64_t *fam[SHM_FAM_COUNT]; /* SHM_CELLS counters, NULL until used */
+	uint64_t *fam[SHMETRICS_FAMILY_COUNT]; /* labelled counters: SHM_CELLS each, NULL until used */
 	struct shm_hist lat[SHM_SIDES];
 };
 
@@ -91,8 +80,8 @@ static struct {
 	uint16_t slot[SHM_SLOTS]; /* 0 = empty, else index + 1 */
 	struct shm_series other;
 	bool other_used;
-	uint64_t other_cells[SHM_FAM_COUNT][SHM_CELLS];
-	struct shm_labels labels[SHM_FAM_COUNT];
+	uint64_t other_cells[SHMETRICS_FAMILY_COUNT][SHM_CELLS];
+	struct shm_labels labels[SHMETRICS_FAMILY_COUNT];
 } shm = {.mu = PTHREAD_MUTEX_INITIALIZER};
 
 static size_t shm_cut(const char **s)
@@ -102,16 +91,19 @@ static size_t shm_cut(const char **s)
 	return strnlen(*s, SHMETRICS_LABEL_MAX);
 }
 
-static uint32_t shm_hash(const char *t, size_t tl, const char *c, size_t cl)
+/* Keyed (SipHash): clients choose tenant and collection names, so they must
+ * not be able to pile series onto one probe chain.  Only this table sees
+ * the value.  tl first keeps (tenant, coll) pairs apart: SipHash adds the
+ * total length itself. */
+static uint64_t shm_hash(const char *t, size_t tl, const char *c, size_t cl)
 {
-	uint32_t h = 2166136261u;
+	struct hash_sip st;
 
-	for (size_t i = 0; i < tl; i++)
-		h = (h ^ (unsigned char)t[i]) * 16777619u;
-	h = (h ^ 0xffu) * 16777619u; /* 0xff never occurs in UTF-8: a safe separator */
-	for (size_t i = 0; i < cl; i++)
-		h = (h ^ (unsigned char)c[i]) * 16777619u;
-	return h;
+	hash_sip_init(&st);
+	hash_sip_add(&st, &tl, sizeof tl);
+	hash_sip_add(&st, t, tl);
+	hash_sip_add(&st, c, cl);
+	return hash_sip_end(&st);
 }
 
 static char *shm_dup(const char *s, size_t n)
@@ -130,7 +122,7 @@ static struct shm_series *shm_other(void)
 {
 	if (!shm.other_used) {
 		shm.other.tenant = shm.other.coll = (char *)SHMETRICS_OTHER_SERIES;
-		for (int f = 0; f < SHM_FAM_COUNT; f++)
+		for (int f = 0; f < SHMETRICS_FAMILY_COUNT; f++)
 			shm.other.fam[f] = shm.other_cells[f];
 		shm.other_used = true;
 	}
@@ -177,7 +169,7 @@ static struct shm_series *shm_series_get(const char *tenant, const char *coll)
 }
 
 /* Index of a kind/reason within its family; "other" when the family is full. */
-static unsigned shm_label_index(enum shm_family f, const char *name)
+static unsigned shm_label_index(enum shmetrics_family f, const char *name)
 {
 	struct shm_labels *l = &shm.labels[f];
 	size_t n = shm_cut(&name);
@@ -192,7 +184,7 @@ static unsigned shm_label_index(enum shm_family f, const char *name)
 	return l->n++;
 }
 
-static void shm_count(struct shm_series *s, enum shm_family f, const char *label)
+static void shm_count(struct shm_series *s, enum shmetrics_family f, const char *label)
 {
 	unsigned i = shm_label_index(f, label);
 
@@ -236,7 +228,7 @@ void shmetrics_mismatch(const char *tenant, const char *coll, const char *kind, 
 {
 	pthread_mutex_lock(&shm.mu);
 	struct shm_series *s = shm_series_get(tenant, coll);
-	shm_count(s, SHM_FAM_MISMATCH, kind);
+	shm_count(s, SHMETRICS_MISMATCHES, kind);
 	shm_observe(&s->lat[SHM_SIDE_MONGO], mongo_ms);
 	shm_observe(&s->lat[SHM_SIDE_PG], pg_ms);
 	pthread_mutex_unlock(&shm.mu);
@@ -245,43 +237,18 @@ void shmetrics_mismatch(const char *tenant, const char *coll, const char *kind, 
 void shmetrics_skipped(const char *tenant, const char *coll, const char *reason)
 {
 	pthread_mutex_lock(&shm.mu);
-	shm_count(shm_series_get(tenant, coll), SHM_FAM_SKIPPED, reason);
+	shm_count(shm_series_get(tenant, coll), SHMETRICS_SKIPPED, reason);
 	pthread_mutex_unlock(&shm.mu);
 }
 
 void shmetrics_shed(const char *tenant, const char *coll, const char *reason)
 {
 	pthread_mutex_lock(&shm.mu);
-	shm_count(shm_series_get(tenant, coll), SHM_FAM_SHED, reason);
+	shm_count(shm_series_get(tenant, coll), SHMETRICS_SHED, reason);
 	pthread_mutex_unlock(&shm.mu);
 }
 
 /* ---------------------------------------------------------------- rendering */
-
-/* Length of the valid UTF-8 sequence at p (at most left bytes), 0 if invalid. */
-static size_t shm_utf8_len(const unsigned char *p, size_t left)
-{
-	unsigned char c = p[0];
-	size_t n;
-	unsigned char lo = 0x80, hi = 0xBF;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xC2 && c <= 0xDF)
-		n = 2;
-	else if (c >= 0xE0 && c <= 0xEF)
-		n = 3, lo = c == 0xE0 ? 0xA0 : 0x80, hi = c == 0xED ? 0x9F : 0xBF;
-	else if (c >= 0xF0 && c <= 0xF4)
-		n = 4, lo = c == 0xF0 ? 0x90 : 0x80, hi = c == 0xF4 ? 0x8F : 0xBF;
-	else
-		return 0;
-	if (left < n || p[1] < lo || p[1] > hi)
-		return 0;
-	for (size_t i = 2; i < n; i++)
-		if (p[i] < 0x80 || p[i] > 0xBF)
-			return 0;
-	return n;
-}
 
 /* Append s as the inside of a label value: \\ \" \n escaped, each byte
  * that is not part of valid UTF-8 replaced by U+FFFD. */
@@ -291,7 +258,7 @@ static void shm_put_value(struct evbuffer *out, const char *s)
 	size_t left = strlen(s), run = 0;
 
 	while (run < left) {
-		size_t n = shm_utf8_len(p + run, left - run);
+		size_t n = utf8_seq_len(p + run, left - run);
 		const char *rep = !n ? "\xEF\xBF\xBD" : p[run] == '\\' ? "\\\\"
 				: p[run] == '"' ? "\\\"" : p[run] == '\n' ? "\\n" : NULL;
 		if (!rep) {
@@ -307,18 +274,21 @@ static void shm_put_value(struct evbuffer *out, const char *s)
 	evbuffer_add(out, p, run);
 }
 
-static void shm_put_series(struct evbuffer *out, const char *name, const struct shm_series *s)
+/* Family f's sample name (plus suffix, e.g. "_bucket") and the series' labels. */
+static void shm_put_series(struct evbuffer *out, enum shmetrics_family f, const char *suffix,
+			   const struct shm_series *s)
 {
-	evbuffer_add_printf(out, "%s{tenant=\"", name);
+	evbuffer_add_printf(out, "%s%s{tenant=\"", shm_fam_desc[f].name, suffix);
 	shm_put_value(out, s->tenant);
 	evbuffer_add(out, "\",coll=\"", 8);
 	shm_put_value(out, s->coll);
 	evbuffer_add(out, "\"", 1);
 }
 
-static void shm_header(struct evbuffer *out, const char *name, const char *type, const char *help)
+static void shm_header(struct evbuffer *out, enum shmetrics_family f)
 {
-	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	evbuffer_add_printf(out, "# HELP %s %s\n# TYPE %s %s\n", shm_fam_desc[f].name,
+			    shm_fam_desc[f].help, shm_fam_desc[f].name, shm_fam_desc[f].type);
 }
 
 /* Every series in order of first use, then _other when it was used. */
@@ -329,28 +299,28 @@ static const struct shm_series *shm_nth(unsigned i)
 	return i == shm.n && shm.other_used ? &shm.other : NULL;
 }
 
-static void shm_render_plain(struct evbuffer *out, const char *name, const char *help, bool reads)
+/* reads or matches: one sample per series. */
+static void shm_render_plain(struct evbuffer *out, enum shmetrics_family f)
 {
 	const struct shm_series *s;
 
-	shm_header(out, name, "counter", help);
 	for (unsigned i = 0; (s = shm_nth(i)); i++) {
-		shm_put_series(out, name, s);
-		evbuffer_add_printf(out, "} %llu\n", (unsigned long long)(reads ? s->reads : s->matches));
+		shm_put_series(out, f, "", s);
+		evbuffer_add_printf(out, "} %llu\n",
+				    (unsigned long long)(f == SHMETRICS_READS ? s->reads : s->matches));
 	}
 }
 
-static void shm_render_family(struct evbuffer *out, enum shm_family f)
+/* A labelled counter family: one sample per series and label value seen. */
+static void shm_render_family(struct evbuffer *out, enum shmetrics_family f)
 {
 	const struct shm_series *s;
-	const char *name = shm_fam_desc[f].name;
 
-	shm_header(out, name, "counter", shm_fam_desc[f].help);
 	for (unsigned i = 0; (s = shm_nth(i)); i++) {
 		for (unsigned c = 0; s->fam[f] && c < SHM_CELLS; c++) {
 			if (!s->fam[f][c])
 				continue;
-			shm_put_series(out, name, s);
+			shm_put_series(out, f, "", s);
 			evbuffer_add_printf(out, ",%s=\"", shm_fam_desc[f].label);
 			shm_put_value(out, c < SHMETRICS_MAX_LABELS ? shm.labels[f].name[c]
 								    : SHMETRICS_OTHER_LABEL);
@@ -364,16 +334,18 @@ static void shm_render_hist(struct evbuffer *out, const struct shm_series *s, en
 	const struct shm_hist *h = &s->lat[side];
 	uint64_t cum = 0;
 
+	const char *label = shm_fam_desc[SHMETRICS_LATENCY].label;
+
 	for (unsigned b = 0; b <= SHM_NBOUNDS; b++) {
 		cum += h->bucket[b];
-		shm_put_series(out, "tandem_shadow_latency_seconds_bucket", s);
-		evbuffer_add_printf(out, ",side=\"%s\",le=\"%s\"} %llu\n", shm_side_names[side],
+		shm_put_series(out, SHMETRICS_LATENCY, "_bucket", s);
+		evbuffer_add_printf(out, ",%s=\"%s\",le=\"%s\"} %llu\n", label, shm_side_names[side],
 				    b < SHM_NBOUNDS ? shm_bounds[b].le : "+Inf", (unsigned long long)cum);
 	}
-	shm_put_series(out, "tandem_shadow_latency_seconds_sum", s);
-	evbuffer_add_printf(out, ",side=\"%s\"} %.6f\n", shm_side_names[side], h->sum_ms / 1000.0);
-	shm_put_series(out, "tandem_shadow_latency_seconds_count", s);
-	evbuffer_add_printf(out, ",side=\"%s\"} %llu\n", shm_side_names[side],
+	shm_put_series(out, SHMETRICS_LATENCY, "_sum", s);
+	evbuffer_add_printf(out, ",%s=\"%s\"} %.6f\n", label, shm_side_names[side], h->sum_ms / 1000.0);
+	shm_put_series(out, SHMETRICS_LATENCY, "_count", s);
+	evbuffer_add_printf(out, ",%s=\"%s\"} %llu\n", label, shm_side_names[side],
 			    (unsigned long long)h->count);
 }
 
@@ -382,18 +354,19 @@ void shmetrics_render(struct evbuffer *out)
 	const struct shm_series *s;
 
 	pthread_mutex_lock(&shm.mu);
-	shm_render_plain(out, "tandem_shadow_reads_total", "Sampled reads that entered the shadow pipeline",
-			 true);
-	shm_render_plain(out, "tandem_shadow_matches_total",
-			 "Shadow reads whose PostgreSQL answer equalled MongoDB's", false);
-	for (int f = 0; f < SHM_FAM_COUNT; f++)
-		shm_render_family(out, (enum shm_family)f);
-	shm_header(out, "tandem_shadow_latency_seconds", "histogram",
-		   "Latency of the compared reads on MongoDB and on PostgreSQL");
-	for (unsigned i = 0; (s = shm_nth(i)); i++)
-		for (int side = 0; side < SHM_SIDES; side++)
-			if (s->lat[side].count)
-				shm_render_hist(out, s, (enum shm_side)side);
+	for (int f = 0; f < SHMETRICS_FAMILY_COUNT; f++) {
+		shm_header(out, (enum shmetrics_family)f);
+		if (f == SHMETRICS_LATENCY) {
+			for (unsigned i = 0; (s = shm_nth(i)); i++)
+				for (int side = 0; side < SHM_SIDES; side++)
+					if (s->lat[side].count)
+						shm_render_hist(out, s, (enum shm_side)side);
+		} else if (shm_fam_desc[f].label) {
+			shm_render_family(out, (enum shmetrics_family)f);
+		} else {
+			shm_render_plain(out, (enum shmetrics_family)f);
+		}
+	}
 	pthread_mutex_unlock(&shm.mu);
 }
 
@@ -402,7 +375,7 @@ static void shm_series_clear(struct shm_series *s, bool owned)
 	if (owned) {
 		free(s->tenant);
 		free(s->coll);
-		for (int f = 0; f < SHM_FAM_COUNT; f++)
+		for (int f = 0; f < SHMETRICS_FAMILY_COUNT; f++)
 			free(s->fam[f]);
 	}
 	memset(s, 0, sizeof(*s));
@@ -418,7 +391,7 @@ void shmetrics_reset(void)
 	shm_series_clear(&shm.other, false);
 	memset(shm.other_cells, 0, sizeof(shm.other_cells));
 	shm.other_used = false;
-	for (int f = 0; f < SHM_FAM_COUNT; f++) {
+	for (int f = 0; f < SHMETRICS_FAMILY_COUNT; f++) {
 		for (unsigned i = 0; i < shm.labels[f].n; i++)
 			free(shm.labels[f].name[i]);
 		shm.labels[f].n = 0;

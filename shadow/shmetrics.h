@@ -2,13 +2,12 @@
  * shmetrics.h - shadow-read metrics per tenant and collection, exported in
  * the Prometheus text format (appended to /metrics by the admin endpoint).
  *
- * Families (one # HELP / # TYPE each):
- *   tandem_shadow_reads_total{tenant,coll}             sampled reads entering the pipeline
- *   tandem_shadow_matches_total{tenant,coll}           compared equal
- *   tandem_shadow_mismatches_total{tenant,coll,kind}   compared different (first diff's kind)
- *   tandem_shadow_skipped_total{tenant,coll,reason}    not compared (untranslatable, ...)
- *   tandem_shadow_shed_total{tenant,coll,reason}       dropped under pressure
- *   tandem_shadow_latency_seconds{tenant,coll,side}    histogram, side "mongo" | "pg"
+ * Families: SHMETRICS_FAMILIES below, the one place their names, TYPE,
+ * labels and HELP are written (one # HELP / # TYPE each, in that order).
+ * Every series carries tenant and coll; mismatches add kind (the first
+ * diff's), skipped and shed a reason, the latency histogram side ("mongo" |
+ * "pg").  They are labelled, so they keep this renderer rather than the
+ * plain METRICS_COUNTERS cells of metrics.h.
  *
  * Every sampled read is counted by shmetrics_read first and then ends in
  * exactly one of match, mismatch, skipped or shed, so ratios against
@@ -38,6 +37,28 @@ struct evbuffer;
 #define SHMETRICS_LABEL_MAX 256
 #define SHMETRICS_OTHER_SERIES "_other"
 #define SHMETRICS_OTHER_LABEL "other"
+
+/* id, name, TYPE, the label besides tenant and coll (NULL: none), HELP. */
+#define SHMETRICS_FAMILIES(X)                                                                    \
+	X(READS, "tandem_shadow_reads_total", "counter", NULL,                                   \
+	  "Sampled reads that entered the shadow pipeline")                                      \
+	X(MATCHES, "tandem_shadow_matches_total", "counter", NULL,                               \
+	  "Shadow reads whose PostgreSQL answer equalled MongoDB's")                             \
+	X(MISMATCHES, "tandem_shadow_mismatches_total", "counter", "kind",                       \
+	  "Shadow reads whose PostgreSQL answer differed from MongoDB's, by first diff kind")    \
+	X(SKIPPED, "tandem_shadow_skipped_total", "counter", "reason",                           \
+	  "Sampled reads not compared (e.g. not translatable), by reason")                       \
+	X(SHED, "tandem_shadow_shed_total", "counter", "reason",                                 \
+	  "Sampled reads dropped under pressure, by reason")                                     \
+	X(LATENCY, "tandem_shadow_latency_seconds", "histogram", "side",                         \
+	  "Latency of the compared reads on MongoDB and on PostgreSQL")
+
+enum shmetrics_family {
+#define SHMETRICS_ENUM(id, name, type, label, help) SHMETRICS_##id,
+	SHMETRICS_FAMILIES(SHMETRICS_ENUM)
+#undef SHMETRICS_ENUM
+	SHMETRICS_FAMILY_COUNT
+};
 
 /* A sampled read entered the shadow pipeline.  NULL tenant/coll = "". */
 void shmetrics_read(const char *tenant, const char *coll);

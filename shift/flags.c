@@ -2,7 +2,7 @@
  * flags.c - the per-tenant flag cache (see flags.h for the flow).
  *
  * Three parts, top to bottom:
- *   1. pure helpers: value parsers, flags_layer_set, flags_merge, the URL;
+ *   1. pure helpers: value parsers, flags_layer_set, flags_merge;
  *   2. the table: entries in registration order plus an open-addressing
  *      index of their positions, both preallocated for FLAGS_TENANTS_MAX at
  *      start; flags_get reads under flags_lock (rwlock, writers preferred);
@@ -26,14 +26,19 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <hiredis/hiredis.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "errbuf.h"
+#include "hash.h"
 #include "log.h"
+#include "metrics.h"
+#include "pct.h"
+#include "redisconn.h"
+#include "redisurl.h"
 
 #define FLAGS_INDEX_SLOTS (1u << 18) /* power of two, > 2 * FLAGS_TENANTS_MAX */
 #define FLAGS_PIPELINE_MAX 1024u     /* HGETALLs per round trip */
@@ -43,7 +48,6 @@
 #define FLAGS_BACKOFF_MAX_MS 2000u
 #define FLAGS_MIN_GAP_MS 10u  /* between refreshes triggered by wake-ups */
 #define FLAGS_WARN_EVERY_MS 60000u
-#define FLAGS_PCT_MAX_LEN 31u
 
 /* ------------------------------------------------------------ pure helpers */
 
@@ -100,32 +104,6 @@ bool flags_phase_valid(const char *s, size_t len)
 	return flags_word_find(s, len, flags_phase_names, FLAGS_NELEM(flags_phase_names)) >= 0;
 }
 
-bool flags_pct_parse(const char *s, size_t len, double *out)
-{
-	char buf[FLAGS_PCT_MAX_LEN + 1];
-	size_t digits = 0, dots = 0;
-
-	if (len == 0 || len > FLAGS_PCT_MAX_LEN)
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		if (s[i] >= '0' && s[i] <= '9')
-			digits++;
-		else if (s[i] == '.')
-			dots++;
-		else
-			return false;
-	}
-	if (digits == 0 || dots > 1)
-		return false;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	double d = strtod(buf, NULL);
-	if (!(d >= 0.0 && d <= 100.0))
-		return false;
-	*out = d;
-	return true;
-}
-
 enum flags_set_result flags_layer_set(struct flags_layer *layer, const char *name, size_t name_len,
 				      const char *val, size_t val_len, enum flags_field *field)
 {
@@ -137,10 +115,10 @@ enum flags_set_result flags_layer_set(struct flags_layer *layer, const char *nam
 	*field = (enum flags_field)f;
 	switch ((enum flags_field)f) {
 	case FLAGS_F_READ_PCT:
-		ok = flags_pct_parse(val, val_len, &layer->read_pct);
+		ok = pct_parse(val, val_len, &layer->read_pct);
 		break;
 	case FLAGS_F_SHADOW_PCT:
-		ok = flags_pct_parse(val, val_len, &layer->shadow_pct);
+		ok = pct_parse(val, val_len, &layer->shadow_pct);
 		break;
 	case FLAGS_F_WRITE_MODE:
 		ok = flags_write_mode_parse_n(val, val_len, &layer->write_mode);
@@ -212,45 +190,12 @@ bool flags_base_from_cfg(const struct cfg *cfg, struct flags_view *out, char *er
 	if (!flags_write_mode_parse(cfg->default_write_mode, &out->write_mode))
 		return errbuf_fail(err, errlen, "key 'defaults.write_mode': '%s' is not a write mode",
 				   cfg->default_write_mode);
-	if (!flags_pct_parse(cfg->default_read_pct, strlen(cfg->default_read_pct), &out->read_pct))
+	if (!pct_parse(cfg->default_read_pct, strlen(cfg->default_read_pct), &out->read_pct))
 		return errbuf_fail(err, errlen, "key 'defaults.read_pct': '%s' is not a percentage "
 				   "between 0 and 100", cfg->default_read_pct);
-	if (!flags_pct_parse(cfg->default_shadow_pct, strlen(cfg->default_shadow_pct), &out->shadow_pct))
+	if (!pct_parse(cfg->default_shadow_pct, strlen(cfg->default_shadow_pct), &out->shadow_pct))
 		return errbuf_fail(err, errlen, "key 'defaults.shadow_pct': '%s' is not a percentage "
 				   "between 0 and 100", cfg->default_shadow_pct);
-	return true;
-}
-
-bool flags_redis_url_parse(const char *url, char *host, size_t hostlen, uint16_t *port, int *db,
-			   char *err, size_t errlen)
-{
-	static const char scheme[] = "redis://";
-	char hp[300];
-	const char *rest, *slash;
-
-	if (!url || strncmp(url, scheme, sizeof(scheme) - 1) != 0)
-		return errbuf_fail(err, errlen, "redis URL '%s': not redis://HOST:PORT", url ? url : "");
-	rest = url + sizeof(scheme) - 1;
-	if (strchr(rest, '@') || strchr(rest, '?'))
-		return errbuf_fail(err, errlen, "redis URL '%s': user, password and options are not "
-				   "supported", url);
-	slash = strchr(rest, '/');
-	size_t hl = slash ? (size_t)(slash - rest) : strlen(rest);
-	*db = 0;
-	if (slash && slash[1]) {
-		char *end;
-		long d = strtol(slash + 1, &end, 10);
-		if (*end || d < 0 || d > 1000000 || slash[1] < '0' || slash[1] > '9')
-			return errbuf_fail(err, errlen, "redis URL '%s': bad database number", url);
-		*db = (int)d;
-	}
-	bool has_port = hl > 0 && (rest[0] == '[' ? memchr(rest, ']', hl) && rest[hl - 1] != ']'
-						  : memchr(rest, ':', hl) != NULL);
-	if (hl == 0 || hl + 6 >= sizeof(hp))
-		return errbuf_fail(err, errlen, "redis URL '%s': no host", url);
-	snprintf(hp, sizeof(hp), "%.*s%s", (int)hl, rest, has_port ? "" : ":6379");
-	if (!cfg_split_hostport(hp, host, hostlen, port) || *port == 0)
-		return errbuf_fail(err, errlen, "redis URL '%s': not redis://HOST:PORT", url);
 	return true;
 }
 
@@ -264,10 +209,9 @@ struct flags_entry {
 	char name[];                             /* immutable, NUL-terminated */
 };
 
+/* Not exported; the exported ones are METRIC_FLAGS_* cells (metrics.h). */
 struct flags_stat_counters {
-	_Atomic uint64_t last_ok_ms, refreshes, refresh_errors, invalid_values, messages, tenants,
-		refused;
-	_Atomic bool connected;
+	_Atomic uint64_t messages, refused;
 };
 
 static pthread_rwlock_t flags_lock = PTHREAD_RWLOCK_WRITER_NONRECURSIVE_INITIALIZER_NP;
@@ -279,32 +223,6 @@ static struct flags_view flags_defaults_view; /* tandem:defaults over flags_base
 static uint64_t flags_full_warned_ms;         /* under the write lock */
 static int flags_wake_fd = -1;
 static struct flags_stat_counters flags_st;
-
-static uint64_t flags_mono_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-static uint64_t flags_wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
-
-/* FNV-1a; never 0 so a zero hash can mean nothing. */
-static uint64_t flags_hash(const char *s, size_t len)
-{
-	uint64_t h = 1469598103934665603ull;
-
-	for (size_t i = 0; i < len; i++)
-		h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
-	return h ? h : 1;
-}
 
 /* The slot of (name, hash): the entry's slot, or the free slot where it
  * would go.  Caller holds flags_lock; the index is never full (cap < slots/2). */
@@ -333,7 +251,7 @@ static void flags_wake(void)
  * Caller holds the write lock. */
 static void flags_refuse_full(const char *tenant, struct flags_view *out)
 {
-	uint64_t now = flags_mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	atomic_fetch_add(&flags_st.refused, 1);
 	*out = flags_defaults_view;
@@ -372,7 +290,7 @@ static void flags_register(const char *tenant, size_t len, uint64_t h, struct fl
 		flags_entries[pos] = e;
 		*slot = (uint32_t)pos + 1;
 		atomic_store(&flags_count, pos + 1);
-		atomic_fetch_add(&flags_st.tenants, 1);
+		metrics_gauge_add(METRIC_FLAGS_TENANTS, 1);
 		added = true;
 	}
 	pthread_rwlock_unlock(&flags_lock);
@@ -385,7 +303,9 @@ static void flags_register(const char *tenant, size_t len, uint64_t h, struct fl
 void flags_get(const char *tenant, struct flags_view *out)
 {
 	size_t len = tenant ? strnlen(tenant, FLAGS_TENANT_NAME_MAX + 1) : 0;
-	uint64_t h = flags_hash(tenant ? tenant : "", len);
+	/* Keyed (SipHash): clients name the tenants, and the value only
+	 * places entries in flags_index, so it need not agree across processes. */
+	uint64_t h = hash_sip(tenant ? tenant : "", len);
 
 	pthread_rwlock_rdlock(&flags_lock);
 	if (!flags_entries || len == 0 || len > FLAGS_TENANT_NAME_MAX) {
@@ -407,22 +327,21 @@ void flags_get(const char *tenant, struct flags_view *out)
 
 void flags_stats(struct flags_stats *out)
 {
-	out->last_ok_ms = atomic_load(&flags_st.last_ok_ms);
-	out->refreshes = atomic_load(&flags_st.refreshes);
-	out->refresh_errors = atomic_load(&flags_st.refresh_errors);
-	out->invalid_values = atomic_load(&flags_st.invalid_values);
+	out->last_ok_ms = metrics_age_get(METRIC_FLAGS_AGE);
+	out->refreshes = metrics_counter_get(METRIC_FLAGS_REFRESHES);
+	out->refresh_errors = metrics_counter_get(METRIC_FLAGS_REFRESH_ERRORS);
+	out->invalid_values = metrics_counter_get(METRIC_FLAGS_INVALID_VALUES);
 	out->messages = atomic_load(&flags_st.messages);
-	out->tenants = atomic_load(&flags_st.tenants);
+	out->tenants = (uint64_t)metrics_gauge_get(METRIC_FLAGS_TENANTS);
 	out->tenants_refused = atomic_load(&flags_st.refused);
-	out->connected = atomic_load(&flags_st.connected);
+	out->connected = metrics_gauge_get(METRIC_FLAGS_REDIS_CONNECTED) != 0;
 }
 
 /* ------------------------------------------------------------ the refresher */
 
 struct flags_refresher {
-	char host[256];
-	uint16_t port;
-	int db;
+	struct redisurl url;
+	char why[256]; /* why the last connect failed */
 	uint64_t poll_ms;
 	redisContext *cmd, *sub;
 	uint64_t backoff_ms, next_connect_ms, next_poll_ms, last_refresh_ms;
@@ -448,9 +367,9 @@ static bool flags_view_equal(const struct flags_view *a, const struct flags_view
 static void flags_warn_bad(uint64_t *warned_ms, const char *tenant, int field, const char *val,
 			   size_t len)
 {
-	uint64_t now = flags_mono_ms();
+	uint64_t now = clock_mono_ms();
 
-	atomic_fetch_add(&flags_st.invalid_values, 1);
+	metrics_inc(METRIC_FLAGS_INVALID_VALUES);
 	if (warned_ms[field] && now - warned_ms[field] < FLAGS_WARN_EVERY_MS)
 		return;
 	warned_ms[field] = now;
@@ -553,7 +472,7 @@ static void flags_publish(struct flags_refresher *r, size_t from, size_t n, uint
 static bool flags_refresh(struct flags_refresher *r)
 {
 	size_t count = atomic_load(&flags_count), from = 0;
-	uint64_t gen = atomic_load(&flags_st.refreshes) + 1;
+	uint64_t gen = metrics_counter_get(METRIC_FLAGS_REFRESHES) + 1; /* only this thread adds */
 	struct flags_layer dlayer, tlayer;
 	struct flags_view dview;
 
@@ -577,33 +496,14 @@ static bool flags_refresh(struct flags_refresher *r)
 		flags_free_replies(r, n + first);
 		from += n;
 	} while (from < count);
-	atomic_store(&flags_st.refreshes, gen);
-	atomic_store(&flags_st.last_ok_ms, flags_wall_ms());
+	metrics_inc(METRIC_FLAGS_REFRESHES);
+	metrics_age_mark(METRIC_FLAGS_AGE, clock_wall_ms());
 	return true;
 }
 
 static redisContext *flags_open(struct flags_refresher *r)
 {
-	struct timeval ct = {0, FLAGS_CONNECT_TIMEOUT_MS * 1000};
-	struct timeval io = {FLAGS_IO_TIMEOUT_MS / 1000, (FLAGS_IO_TIMEOUT_MS % 1000) * 1000};
-	redisContext *c = redisConnectWithTimeout(r->host, r->port, ct);
-
-	if (!c || c->err || redisSetTimeout(c, io) != REDIS_OK) {
-		if (c)
-			redisFree(c);
-		return NULL;
-	}
-	if (r->db) {
-		redisReply *rep = redisCommand(c, "SELECT %d", r->db);
-		bool ok = rep && rep->type == REDIS_REPLY_STATUS;
-		if (rep)
-			freeReplyObject(rep);
-		if (!ok) {
-			redisFree(c);
-			return NULL;
-		}
-	}
-	return c;
+	return redisconn_open(&r->url, FLAGS_CONNECT_TIMEOUT_MS, FLAGS_IO_TIMEOUT_MS, r->why, sizeof(r->why));
 }
 
 static void flags_disconnect(struct flags_refresher *r)
@@ -613,7 +513,7 @@ static void flags_disconnect(struct flags_refresher *r)
 	if (r->sub)
 		redisFree(r->sub);
 	r->cmd = r->sub = NULL;
-	atomic_store(&flags_st.connected, false);
+	metrics_gauge_set(METRIC_FLAGS_REDIS_CONNECTED, 0);
 }
 
 /* Both connections, the subscriber confirmed; false leaves none open. */
@@ -627,10 +527,12 @@ static bool flags_connect(struct flags_refresher *r)
 
 	if (rep)
 		freeReplyObject(rep);
+	if (!ok && r->sub)
+		snprintf(r->why, sizeof(r->why), "SUBSCRIBE %s failed", FLAGS_CHANNEL);
 	if (!ok)
 		flags_disconnect(r);
 	else
-		atomic_store(&flags_st.connected, true);
+		metrics_gauge_set(METRIC_FLAGS_REDIS_CONNECTED, 1);
 	return ok;
 }
 
@@ -641,8 +543,9 @@ static void flags_log_redis(struct flags_refresher *r, bool up, const char *what
 	r->down_logged = !up;
 	struct log_line *l = log_begin(up ? LOG_INFO : LOG_WARN, up ? "flags_redis_up" : "flags_redis_down", 0);
 	if (l) {
-		log_str(l, "host", r->host);
-		log_int(l, "port", r->port);
+		log_str(l, "host", r->url.host);
+		log_int(l, "port", r->url.port);
+		log_int(l, "db", r->url.db);
 		if (!up)
 			log_str(l, "reason", what);
 		log_end(l);
@@ -652,10 +555,10 @@ static void flags_log_redis(struct flags_refresher *r, bool up, const char *what
 /* A failure: count it, drop the connections, retry after the backoff. */
 static void flags_fail(struct flags_refresher *r, const char *what)
 {
-	atomic_fetch_add(&flags_st.refresh_errors, 1);
+	metrics_inc(METRIC_FLAGS_REFRESH_ERRORS);
 	flags_log_redis(r, false, what);
 	flags_disconnect(r);
-	r->next_connect_ms = flags_mono_ms() + r->backoff_ms;
+	r->next_connect_ms = clock_mono_ms() + r->backoff_ms;
 	r->backoff_ms = r->backoff_ms * 2 > FLAGS_BACKOFF_MAX_MS ? FLAGS_BACKOFF_MAX_MS : r->backoff_ms * 2;
 }
 
@@ -689,7 +592,7 @@ static void flags_read_sub(struct flags_refresher *r)
 /* Sleep until the next deadline, a wake-up or a message. */
 static void flags_wait(struct flags_refresher *r)
 {
-	uint64_t now = flags_mono_ms();
+	uint64_t now = clock_mono_ms();
 	uint64_t due = r->cmd ? r->next_poll_ms : r->next_connect_ms;
 	struct pollfd p[2] = {{.fd = flags_wake_fd, .events = POLLIN}, {.fd = -1, .events = POLLIN}};
 
@@ -714,11 +617,11 @@ static void flags_wait(struct flags_refresher *r)
 /* One pass of the loop: connect when due, refresh when due. */
 static void flags_step(struct flags_refresher *r)
 {
-	uint64_t now = flags_mono_ms();
+	uint64_t now = clock_mono_ms();
 
 	if (!r->cmd && now >= r->next_connect_ms) {
 		if (!flags_connect(r)) {
-			flags_fail(r, "cannot connect");
+			flags_fail(r, r->why);
 			return;
 		}
 		r->dirty = true; /* messages may have been missed while down */
@@ -777,9 +680,7 @@ static bool flags_alloc_table(char *err, size_t errlen)
 bool flags_start(const char *redis_url, const struct cfg *cfg, char *err, size_t errlen)
 {
 	struct flags_view base;
-	char host[256];
-	uint16_t port = 0;
-	int db = 0;
+	struct redisurl url;
 
 	if (flags_thread_running)
 		return errbuf_fail(err, errlen, "flags: already started");
@@ -787,7 +688,7 @@ bool flags_start(const char *redis_url, const struct cfg *cfg, char *err, size_t
 		return false;
 	bool with_redis = redis_url && *redis_url;
 	char why[384];
-	if (with_redis && !flags_redis_url_parse(redis_url, host, sizeof(host), &port, &db, why, sizeof(why)))
+	if (with_redis && !redisurl_parse(redis_url, &url, why, sizeof(why)))
 		return errbuf_fail(err, errlen, "key 'redis': %s", why);
 	pthread_rwlock_wrlock(&flags_lock);
 	flags_base = base;
@@ -798,9 +699,7 @@ bool flags_start(const char *redis_url, const struct cfg *cfg, char *err, size_t
 	if (!flags_alloc_table(err, errlen))
 		return false;
 	struct flags_refresher *r = flags_ref;
-	snprintf(r->host, sizeof(r->host), "%s", host);
-	r->port = port;
-	r->db = db;
+	r->url = url;
 	r->poll_ms = cfg ? (uint64_t)cfg->flags_poll_ms : 100u;
 	r->backoff_ms = FLAGS_BACKOFF_MIN_MS;
 	atomic_store(&flags_stopping, false);
@@ -832,7 +731,7 @@ void flags_stop(void)
 	flags_index = NULL;
 	flags_ref = NULL;
 	atomic_store(&flags_count, 0);
-	atomic_store(&flags_st.tenants, 0);
+	metrics_gauge_set(METRIC_FLAGS_TENANTS, 0);
 	memset(&flags_base, 0, sizeof(flags_base));
 	flags_defaults_view = flags_base;
 	pthread_rwlock_unlock(&flags_lock);

@@ -25,8 +25,9 @@
  * - Without a Redis URL there is no thread: every tenant gets the config
  *   defaults.
  *
- * The pure helpers (value parsers, flags_layer_set, flags_merge,
- * flags_redis_url_parse) touch no global state; tests and tandemctl use them.
+ * The pure helpers (value parsers, flags_layer_set, flags_merge) touch no
+ * global state; tests and tandemctl use them.  The Redis URL (its database
+ * included) is read by redisurl_parse and opened by redisconn_open.
  */
 #ifndef TANDEM_FLAGS_H
 #define TANDEM_FLAGS_H
@@ -97,6 +98,9 @@ void flags_get(const char *tenant, struct flags_view *out);
  * the built-in defaults.  Call once no worker uses the cache. */
 void flags_stop(void);
 
+/* A snapshot of the counters.  The exported ones (tandem_flags_* on
+ * /metrics) are METRIC_FLAGS_* cells of metrics.h, rendered with the
+ * other plain metrics; messages and tenants_refused are only here. */
 void flags_stats(struct flags_stats *out);
 
 const char *flags_write_mode_to_str(enum flags_write_mode m);
@@ -105,9 +109,6 @@ bool flags_write_mode_parse(const char *s, enum flags_write_mode *out)
 const char *flags_field_name(enum flags_field f);
 const char *flags_source_to_str(enum flags_source s);
 
-/* Strict percentage: digits with an optional fraction ("5", "0.5", "12.25"),
- * 0..100, at most 31 bytes; no sign, exponent, spaces or hex. */
-bool flags_pct_parse(const char *s, size_t len, double *out) __attribute__((warn_unused_result));
 bool flags_write_mode_parse_n(const char *s, size_t len, enum flags_write_mode *out)
 	__attribute__((warn_unused_result));
 /* One of planning, backfill, dual_write, shadow, shifting, pg_primary, cleanup. */
@@ -128,9 +129,5 @@ void flags_merge(const struct flags_layer *tenant, const struct flags_layer *def
 /* The config's defaults.* as a view (cfg NULL: built-in defaults). */
 bool flags_base_from_cfg(const struct cfg *cfg, struct flags_view *out, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
-
-/* "redis://HOST[:PORT][/DB]" (port 6379, db 0 by default; [v6] hosts). */
-bool flags_redis_url_parse(const char *url, char *host, size_t hostlen, uint16_t *port, int *db,
-			   char *err, size_t errlen) __attribute__((warn_unused_result));
 
 #endif

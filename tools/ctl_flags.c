@@ -37,8 +37,8 @@ static int ctl_flags_usage(FILE *out)
 	fprintf(out, "usage: tandemctl mode TENANT MODE [--redis URL] [--config FILE]\n"
 		     "       tandemctl flags TENANT [--redis URL] [--config FILE]\n"
 		     "  MODE          mongo_only | dual_write | pg_primary | pg_only\n"
-		     "  --redis URL   redis://HOST:PORT[/DB] (default: the config's redis,\n"
-		     "                $TANDEM_REDIS, redis://127.0.0.1:6379)\n"
+		     "  --redis URL   redis://[USER:PASSWORD@]HOST[:PORT][/DB] (default: the\n"
+		     "                config's redis, $TANDEM_REDIS, redis://127.0.0.1:6379)\n"
 		     "  --config FILE tandem.yaml: its defaults.* and redis apply\n");
 	return out == stdout ? 0 : CTL_FLAGS_EXIT_USAGE;
 }

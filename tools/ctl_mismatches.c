@@ -41,8 +41,8 @@ static int ctl_mm_usage(FILE *out)
 		     "  prints the newest N (default %d) shadow mismatches kept for TENANT in Redis\n"
 		     "  (list " CTL_MISMATCHES_KEY_PREFIX "<TENANT>), one JSON line each, newest first;\n"
 		     "  a summary goes to stderr\n"
-		     "  --redis URL   redis://HOST:PORT[/DB] (default: the config's redis,\n"
-		     "                $TANDEM_REDIS, redis://127.0.0.1:6379)\n"
+		     "  --redis URL   redis://[USER:PASSWORD@]HOST[:PORT][/DB] (default: the\n"
+		     "                config's redis, $TANDEM_REDIS, redis://127.0.0.1:6379)\n"
 		     "  --config FILE tandem.yaml: its redis applies\n"
 		     "  --limit N     1 to %d\n",
 		CTL_MM_DEFAULT_LIMIT, CTL_MM_MAX_LIMIT);

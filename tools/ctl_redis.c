@@ -4,41 +4,25 @@
 #include "ctl_redis.h"
 
 #include <stdio.h>
-#include <sys/time.h>
 
-#include "flags.h"
+#include "redisconn.h"
+#include "redisurl.h"
 
 redisContext *ctl_redis_connect(const char *url, bool *bad_url)
 {
-	char host[256], err[512];
-	uint16_t port;
-	int db;
+	struct redisurl u;
+	char err[512];
 
 	if (bad_url)
 		*bad_url = false;
-	if (!flags_redis_url_parse(url, host, sizeof(host), &port, &db, err, sizeof(err))) {
+	if (!redisurl_parse(url, &u, err, sizeof(err))) {
 		fprintf(stderr, "tandemctl: %s\n", err);
 		if (bad_url)
 			*bad_url = true;
 		return NULL;
 	}
-	struct timeval tv = {2, 0};
-	redisContext *c = redisConnectWithTimeout(host, port, tv);
-	if (!c || c->err) {
-		fprintf(stderr, "tandemctl: cannot reach Redis at %s: %s\n", url, c ? c->errstr : "no memory");
-		if (c)
-			redisFree(c);
-		return NULL;
-	}
-	redisSetTimeout(c, tv);
-	redisReply *r = db ? redisCommand(c, "SELECT %d", db) : NULL;
-	bool ok = !db || (r && r->type == REDIS_REPLY_STATUS);
-	if (r)
-		freeReplyObject(r);
-	if (!ok) {
-		fprintf(stderr, "tandemctl: Redis at %s refused SELECT %d\n", url, db);
-		redisFree(c);
-		return NULL;
-	}
+	redisContext *c = redisconn_open(&u, 2000, 2000, err, sizeof(err));
+	if (!c)
+		fprintf(stderr, "tandemctl: %s\n", err);
 	return c;
 }

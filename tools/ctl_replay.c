@@ -15,13 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <mongoc/mongoc.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "dwapply.h"
 #include "dwqueue.h"
 #include "log.h"
@@ -37,14 +37,6 @@ struct replay {
 	uint64_t started_ms, last_progress_ms, last_change_ms, last_done;
 	bool stalled;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 static int usage(FILE *out, int rc)
 {
@@ -73,7 +65,7 @@ static bool admit(const struct dwentry *e, void *arg)
 static void progress(struct replay *r, const char *what)
 {
 	struct dwqueue_stats st;
-	double secs = (double)(now_ms() - r->started_ms) / 1000.0;
+	double secs = (double)(clock_mono_ms() - r->started_ms) / 1000.0;
 
 	dwqueue_stats(r->q, &st);
 	printf("%s: applied %llu, dead-lettered %llu, tenants with a queue %u, %.1f s, %.0f ops/s\n",
@@ -86,7 +78,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct replay *r = arg;
 	struct dwqueue_stats st;
-	uint64_t now = now_ms();
+	uint64_t now = clock_mono_ms();
 
 	(void)fd;
 	(void)what;
@@ -143,7 +135,7 @@ static int run(struct replay *r)
 {
 	struct timeval tv = {0, 50 * 1000};
 
-	r->started_ms = r->last_progress_ms = r->last_change_ms = now_ms();
+	r->started_ms = r->last_progress_ms = r->last_change_ms = clock_mono_ms();
 	r->tick = event_new(r->base, -1, EV_PERSIST, tick_cb, r);
 	if (!r->tick || event_add(r->tick, &tv) != 0)
 		return 1;

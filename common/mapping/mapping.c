@@ -19,6 +19,7 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "hash.h"
 #include "mapping_internal.h"
 
 static bool load_parser(yaml_parser_t *parser, const char *name, struct mapping **out,
@@ -160,16 +161,6 @@ void mapping_default_collection(const char *coll, struct mapping_collection *out
 	out->is_default = true;
 }
 
-/* FNV-1a, 32 bits: stable across builds and machines (names go into the schema). */
-static uint32_t fnv1a(const char *s)
-{
-	uint32_t h = 2166136261u;
-
-	for (; *s; s++)
-		h = (h ^ (uint8_t)*s) * 16777619u;
-	return h;
-}
-
 void mapping_ident_fit(const char *name, char out[MAPPING_IDENT_MAX + 1])
 {
 	size_t n = strlen(name), keep = MAPPING_IDENT_MAX - 9;
@@ -181,5 +172,9 @@ void mapping_ident_fit(const char *name, char out[MAPPING_IDENT_MAX + 1])
 	while (keep > 0 && ((uint8_t)name[keep] & 0xC0) == 0x80)
 		keep--; /* name[keep] would start the cut-off part: keep it a lead byte */
 	memcpy(out, name, keep);
-	snprintf(out + keep, MAPPING_IDENT_MAX + 1 - keep, "_%08x", (unsigned)fnv1a(name));
+	/* FNV-1a 32, unkeyed on purpose: the suffix becomes a table or column
+	 * name in the schema, so every process, build and machine must derive
+	 * the same one (a keyed hash would rename tables on each restart). */
+	snprintf(out + keep, MAPPING_IDENT_MAX + 1 - keep, "_%08x",
+		 (unsigned)hash_fnv1a32_add(HASH_FNV1A32_INIT, name, n));
 }

@@ -18,9 +18,9 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/uio.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "clock.h"
 #include "crc32c.h"
 
 struct spool {
@@ -31,13 +31,6 @@ struct spool {
 	uint64_t pending;     /* appended since the last sync */
 	uint64_t pending_ms;  /* monotonic ms of the oldest pending append */
 };
-
-static uint64_t spool_now_ms(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
-}
 
 static void spool_put32(uint8_t *p, uint32_t v)
 {
@@ -210,7 +203,7 @@ bool spool_sync(struct spool *s, char *err, size_t errlen)
 
 bool spool_sync_due(const struct spool *s)
 {
-	return s->pending > 0 && spool_now_ms() - s->pending_ms >= s->opts.batch_ms;
+	return s->pending > 0 && clock_mono_ms() - s->pending_ms >= s->opts.batch_ms;
 }
 
 void spool_close(struct spool *s)
@@ -260,7 +253,7 @@ bool spool_append(struct spool *s, const void *data, size_t len, char *err, size
 	s->end += SPOOL_REC_HEADER + len;
 	s->records++;
 	if (s->pending++ == 0)
-		s->pending_ms = spool_now_ms();
+		s->pending_ms = clock_mono_ms();
 	if (s->opts.policy == SPOOL_FSYNC_ALWAYS ||
 	    (s->opts.policy == SPOOL_FSYNC_BATCH && s->pending >= s->opts.batch_records))
 		return spool_sync(s, err, errlen);

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /* ---- output helpers ---------------------------------------------------- */
 static void sb_str(struct strbuf *sb, const char *s)
 {
@@ -58,7 +60,7 @@ static void sb_jstr(struct strbuf *sb, const char *prefix, const char *s,
  * are not valid UTF-8 or hold a NUL. */
 static void sb_text(struct strbuf *sb, const char *s, size_t n)
 {
-	if (rowcodec_utf8_valid((const uint8_t *)s, n) && !memchr(s, 0, n)) {
+	if (utf8_valid(s, n) && !memchr(s, 0, n)) {
 		sb_jstr(sb, "", s, n);
 		return;
 	}
@@ -322,7 +324,7 @@ static void enc_utf8(struct enc *e, const bson_iter_t *it)
 	uint32_t len;
 	const char *s = bson_iter_utf8(it, &len);
 
-	if (rowcodec_utf8_valid((const uint8_t *)s, len) && !memchr(s, 0, len)) {
+	if (utf8_valid(s, len) && !memchr(s, 0, len)) {
 		sb_jstr(&e->sb, "", s, len);
 		return;
 	}
@@ -426,7 +428,7 @@ static bool enc_fields(struct enc *e, const bson_t *doc, const bool *dup,
 	bson_iter_init(&it, doc);
 	while (bson_iter_next(&it)) {
 		const char *k = bson_iter_key(&it);
-		if (!rowcodec_utf8_valid((const uint8_t *)k, strlen(k))) {
+		if (!utf8_valid(k, strlen(k))) {
 			ERR(e->err, ROWCODEC_ERR_BSON, "key is not valid UTF-8");
 			return false;
 		}

@@ -13,6 +13,8 @@
 
 #include <string.h>
 
+#include "utf8.h"
+
 struct jp {
 	const char *p, *start, *end;
 	bson_error_t *err;
@@ -144,7 +146,7 @@ static bool jp_string(struct jp *jp, char **out, size_t *len)
 			return false;
 		}
 	}
-	if (!rowcodec_utf8_valid((const uint8_t *)sb.p, sb.len)) {
+	if (!utf8_valid(sb.p, sb.len)) {
 		bson_free(sb.p);
 		return JP_FAIL(jp, "string is not valid UTF-8 near %zu", jp_off(jp));
 	}

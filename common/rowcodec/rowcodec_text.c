@@ -1,7 +1,7 @@
 /*
  * rowcodec_text.c - byte-level helpers shared by the rowcodec encoder,
- * JSON parser and decoder: the growable output buffer, strict UTF-8
- * validation, base64 and lowercase hex.
+ * JSON parser and decoder: the growable output buffer, base64 and
+ * lowercase hex.  (Strict UTF-8 validation is utf8_valid, common/runtime.)
  *
  * Invariants: rowcodec_sb_put keeps sb->p NUL-terminated after every call
  * (so a finished buffer is a C string); the decoders are strict (canonical
@@ -28,37 +28,7 @@ void rowcodec_sb_put(struct strbuf *sb, const void *s, size_t n)
 	sb->p[sb->len] = '\0';
 }
 
-/* ---- text helpers: UTF-8, base64, hex ---------------------------------- */
-
-/* Strict UTF-8 (no overlongs, surrogates or > U+10FFFF), as PostgreSQL. */
-bool rowcodec_utf8_valid(const uint8_t *s, size_t n)
-{
-	size_t i = 0;
-
-	while (i < n) {
-		uint8_t c = s[i];
-		size_t k;
-		uint32_t cp;
-
-		if (c < 0x80) { i++; continue; }
-		if (c >= 0xc2 && c <= 0xdf) { k = 1; cp = c & 0x1f; }
-		else if (c >= 0xe0 && c <= 0xef) { k = 2; cp = c & 0x0f; }
-		else if (c >= 0xf0 && c <= 0xf4) { k = 3; cp = c & 0x07; }
-		else return false;
-		if (n - i <= k)
-			return false;
-		for (size_t j = 1; j <= k; j++) {
-			if ((s[i + j] & 0xc0) != 0x80)
-				return false;
-			cp = (cp << 6) | (s[i + j] & 0x3f);
-		}
-		if ((k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
-		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-			return false;
-		i += k + 1;
-	}
-	return true;
-}
+/* ---- text helpers: base64, hex (UTF-8: common/runtime/utf8.h) ---------- */
 
 static const char b64_alpha[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";

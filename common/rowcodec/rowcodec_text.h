@@ -1,7 +1,8 @@
 /*
  * rowcodec_text.h - the text helpers of the codec that the row store uses
- * too: a growable output buffer, strict UTF-8, base64 and hex
- * (rowcodec_text.c).  Every decoder is bounds-checked by the length given.
+ * too: a growable output buffer, base64 and hex (rowcodec_text.c).  Every
+ * decoder is bounds-checked by the length given.  Strict UTF-8 (as
+ * PostgreSQL) is utf8_valid in common/runtime/utf8.h.
  */
 #ifndef TANDEM_ROWCODEC_TEXT_H
 #define TANDEM_ROWCODEC_TEXT_H
@@ -17,9 +18,6 @@ struct strbuf {
 
 /* Append n bytes (grows with bson_realloc; p stays NUL-terminated). */
 void rowcodec_sb_put(struct strbuf *sb, const void *s, size_t n);
-
-/* Strict UTF-8 (no overlongs, surrogates or > U+10FFFF), as PostgreSQL. */
-bool rowcodec_utf8_valid(const uint8_t *s, size_t n);
 
 /* Padded base64 of d[0..n) appended to sb. */
 void rowcodec_sb_base64(struct strbuf *sb, const uint8_t *d, size_t n);

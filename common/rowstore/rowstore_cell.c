@@ -34,6 +34,7 @@
 #include "rowcodec_text.h"
 #include "rowcodec.h"
 #include "rowcodec_hooks.h"
+#include "utf8.h"
 
 #define MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
 
@@ -309,7 +310,7 @@ static bool dec_text_array(const char *s, bson_t *out, const char *key, int kl, 
 		return false;
 	ok = bson_append_array_begin(out, key, kl, &arr);
 	for (size_t i = 0; ok && i < items.n; i++) {
-		if (!items.v[i] || !rowcodec_utf8_valid((const uint8_t *)items.v[i], strlen(items.v[i]))) {
+		if (!items.v[i] || !utf8_valid(items.v[i], strlen(items.v[i]))) {
 			ok = FAIL("text[] column: NULL or bad item");
 			break;
 		}
@@ -363,7 +364,7 @@ bool rs_cell_decode(enum mapping_type t, const char *s, int64_t y, int64_t st, b
 		return FAIL("column is NULL but extras names it");
 	switch (t) {
 	case MAPPING_T_TEXT:
-		if (y != BSON_TYPE_UTF8 || !rowcodec_utf8_valid((const uint8_t *)s, strlen(s)))
+		if (y != BSON_TYPE_UTF8 || !utf8_valid(s, strlen(s)))
 			return FAIL("text column: bad value");
 		return bson_append_utf8(out, key, kl, s, -1);
 	case MAPPING_T_INT4:

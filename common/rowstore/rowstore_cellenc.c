@@ -17,6 +17,7 @@
 #include "rowcodec_text.h"
 #include "rowcodec.h"
 #include "rowcodec_hooks.h"
+#include "utf8.h"
 
 #define MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
 #define TS_MIN_MS (-62135596800000LL)    /* 0001-01-01 00:00:00 UTC */
@@ -203,7 +204,7 @@ static bool enc_bytea(const bson_iter_t *it, struct rs_cell *c)
 
 static bool plain_text(const char *s, uint32_t len)
 {
-	return !memchr(s, 0, len) && rowcodec_utf8_valid((const uint8_t *)s, len);
+	return !memchr(s, 0, len) && utf8_valid(s, len);
 }
 
 /* Arrays of more than 4096 strings stay in extras. */

@@ -24,6 +24,7 @@
 #include "rowcodec_text.h"
 #include "rowcodec.h"
 #include "rowcodec_hooks.h"
+#include "utf8.h"
 
 struct dctx {
 	const struct mapping_collection *mc;
@@ -94,7 +95,7 @@ static bool dec_ref(enum mapping_type t, const char *s, int64_t y, bson_t *arr, 
 		return bson_append_oid(arr, idx, -1, &oid);
 	}
 	if (t == MAPPING_T_TEXT && y == BSON_TYPE_UTF8) {
-		if (!rowcodec_utf8_valid((const uint8_t *)s, strlen(s)))
+		if (!utf8_valid(s, strlen(s)))
 			return FAIL("junction ref: bad text");
 		return bson_append_utf8(arr, idx, -1, s, -1);
 	}

@@ -30,9 +30,9 @@
 #include <openssl/evp.h>
 
 #include "oid_uuid.h"
-#include "rowcodec_text.h"
 #include "rowcodec.h"
 #include "rowcodec_hooks.h"
+#include "utf8.h"
 
 const char *rs_id_sql_type(enum mapping_id_kind k)
 {
@@ -133,7 +133,7 @@ static bool key_of_iter(const struct mapping_collection *mc, const bson_iter_t *
 		if (!BSON_ITER_HOLDS_UTF8(it))
 			goto bad;
 		s = bson_iter_utf8(it, &blen);
-		if (memchr(s, 0, blen) || !rowcodec_utf8_valid((const uint8_t *)s, blen))
+		if (memchr(s, 0, blen) || !utf8_valid(s, blen))
 			goto bad;
 		break;
 	case MAPPING_ID_INT8:

@@ -25,9 +25,9 @@
 #include <string.h>
 
 #include "oid_uuid.h"
-#include "rowcodec_text.h"
 #include "rowcodec.h"
 #include "rowcodec_hooks.h"
+#include "utf8.h"
 
 /* ---- marks: element key address -> marker JSON ------------------------- */
 
@@ -291,7 +291,7 @@ static char *junction_ref(enum mapping_type t, const bson_iter_t *it, int y)
 		if (y != BSON_TYPE_UTF8)
 			return NULL;
 		s = bson_iter_utf8(it, &len);
-		if (memchr(s, 0, len) || !rowcodec_utf8_valid((const uint8_t *)s, len))
+		if (memchr(s, 0, len) || !utf8_valid(s, len))
 			return NULL;
 		return strdup(s);
 	case MAPPING_T_INT4:

@@ -69,7 +69,7 @@
 #include <string.h>
 
 #include "ddl.h"
-#include "log.h"
+#include "jsonesc.h"
 
 #define WHERE_MAX_DEPTH 16	/* $and nesting followed */
 #define PUSH_STRING_MAX 1024	/* keys and strings in containment documents */
@@ -181,7 +181,7 @@ static void put_not_held(struct rsw_clause *c, FILE *f)
 	for (char *s = src ? strtok_r(src, ".", &save) : NULL; s && n < 64; s = strtok_r(NULL, ".", &save))
 		segs[n++] = s[0] == '~' ? rsw_xfmt("~%s", s) : strdup(s); /* rowcodec's key escape */
 	int np = rsw_param(c, rs_pgarray_format((const char *const *)segs, n));
-	log_json_escape(esc, sizeof esc, col->name, strlen(col->name));
+	jsonesc_str(esc, sizeof esc, col->name, strlen(col->name));
 	int nm = rsw_param(c, rsw_xfmt("{\"~t\": \"c\", \"c\": \"%s\"}", esc));
 	for (size_t i = 0; i < n; i++)
 		free(segs[i]);
@@ -241,14 +241,12 @@ static void contain_cmp(struct rsw_clause *c, enum rsw_op op, const bson_iter_t 
 		const char *str = bson_iter_utf8(v, &len);
 		if (!plain_json_text(str, len))
 			return;
-		s[0] = '"';
-		log_json_escape(s + 1, sizeof s - 2, str, len);
-		strcat(s, "\"");
+		jsonesc_quoted(s, sizeof s, str, len);
 		val = s;
 	} else {
 		return;
 	}
-	log_json_escape(k, sizeof k, ct->key, strlen(ct->key));
+	jsonesc_str(k, sizeof k, ct->key, strlen(ct->key));
 	int a = rsw_param(c, rsw_xfmt("{\"%s\": %s}", k, val));
 	int b = rsw_param(c, rsw_xfmt("{\"%s\": [%s]}", k, val));
 	int g = rsw_param(c, rsw_xfmt("{\"%s\": {\"~t\": \"arr\"}}", k));

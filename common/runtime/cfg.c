@@ -1,6 +1,12 @@
 /*
  * cfg.c - the configuration table and its three readers: YAML file,
  * command line, reload (see cfg.h).
+ *
+ * Every entry has a kind (enum cfg_type) and cfg_set checks a value against
+ * it before storing anything, so a bad value is refused where it is read
+ * (file line or flag), never later at start-up.  Words of the enum kinds are
+ * in cfg_words; percentages and NAME=PCT lists are pct.h's grammar, Redis
+ * URLs redisurl.h's.
  */
 #include "cfg.h"
 
@@ -11,14 +17,30 @@
 #include <string.h>
 #include <yaml.h>
 
+#include "errbuf.h"
 #include "log.h"
+#include "pct.h"
+#include "redisurl.h"
 
 enum cfg_type {
-	CFG_STR,       /* any string */
-	CFG_ADDR,      /* HOST:PORT, or "" when optional */
-	CFG_INT,       /* int64 within [min, max] */
-	CFG_BOOL,      /* true/false/yes/no/on/off/1/0 */
-	CFG_LOGLEVEL,  /* debug|info|warn|error */
+	CFG_STR,        /* any string */
+	CFG_ADDR,       /* HOST:PORT, or "" when optional */
+	CFG_INT,        /* int64 within [min, max] */
+	CFG_BOOL,       /* true/false/yes/no/on/off/1/0 */
+	CFG_LOGLEVEL,   /* debug|info|warn|error (log_level_parse) */
+	CFG_WRITE_MODE, /* one of cfg_words[CFG_WRITE_MODE] */
+	CFG_FSYNC,      /* one of cfg_words[CFG_FSYNC] */
+	CFG_PCT,        /* a percentage (pct_parse): 0..100, plain decimal */
+	CFG_PCT_LIST,   /* NAME=PCT,... (pct_list_parse), at most max items; a map in the file */
+	CFG_REDIS_URL,  /* redisurl_parse, or "" for none */
+};
+
+/* The words each enum kind accepts, NULL-terminated. */
+static const char *const cfg_write_modes[] = {"mongo_only", "dual_write", "pg_primary", "pg_only", NULL};
+static const char *const cfg_fsyncs[] = {"always", "batch", "never", NULL};
+static const char *const *const cfg_words[] = {
+	[CFG_WRITE_MODE] = cfg_write_modes,
+	[CFG_FSYNC] = cfg_fsyncs,
 };
 
 #define CFG_RELOAD 0x1   /* applied by SIGHUP without restart */
@@ -48,7 +70,8 @@ static const struct cfg_entry cfg_table[] = {
 	{"admin", CFG_ADDR, F(admin), 0, "127.0.0.1:9187", 0, 0,
 	 "address of the admin HTTP endpoint (/metrics, /healthz); empty: off"},
 	{"pg", CFG_STR, F(pg), 0, "", 0, 0, "PostgreSQL conninfo"},
-	{"redis", CFG_STR, F(redis), 0, "", 0, 0, "Redis URL, redis://HOST:PORT"},
+	{"redis", CFG_REDIS_URL, F(redis), 0, "", 0, 0,
+	 "Redis URL, redis://[USER:PASSWORD@]HOST[:PORT][/DB] (every tandem key lives in DB)"},
 	{"mapping", CFG_STR, F(mapping), 0, "", 0, 0, "mapping spec file"},
 	{"workers", CFG_INT, F(workers), 0, "0", 0, 64, "event-loop threads (0: one per core)"},
 	{"max_message_bytes", CFG_INT, F(max_message_bytes), CFG_RELOAD | CFG_ATOMIC, "48000000",
@@ -78,12 +101,12 @@ static const struct cfg_entry cfg_table[] = {
 	 "its private key (default: in cert_file)"},
 	{"upstream_tls.insecure", CFG_BOOL, F(upstream_tls_insecure), 0, "false", 0, 0,
 	 "do not verify the upstream certificate (testing only)"},
-	{"defaults.write_mode", CFG_STR, F(default_write_mode), 0, "mongo_only", 0, 0,
+	{"defaults.write_mode", CFG_WRITE_MODE, F(default_write_mode), 0, "mongo_only", 0, 0,
 	 "write mode without Redis flags: mongo_only|dual_write|pg_primary|pg_only"},
-	{"defaults.read_pct", CFG_STR, F(default_read_pct), 0, "0", 0, 0,
-	 "share of reads served by PostgreSQL without Redis flags (0-100)"},
-	{"defaults.shadow_pct", CFG_STR, F(default_shadow_pct), 0, "0", 0, 0,
-	 "share of reads shadowed without Redis flags (0-100)"},
+	{"defaults.read_pct", CFG_PCT, F(default_read_pct), 0, "0", 0, 0,
+	 "share of reads served by PostgreSQL without Redis flags (0-100, decimals allowed)"},
+	{"defaults.shadow_pct", CFG_PCT, F(default_shadow_pct), 0, "0", 0, 0,
+	 "share of reads shadowed without Redis flags (0-100, decimals allowed)"},
 	{"flags.poll_ms", CFG_INT, F(flags_poll_ms), 0, "100", 10, 5000,
 	 "how often the Redis flags are re-read (ms)"},
 	{"dualwrite.pool_size", CFG_INT, F(dw_pool_size), 0, "4", 1, 64,
@@ -92,7 +115,7 @@ static const struct cfg_entry cfg_table[] = {
 	 "inserts coalesced into one PostgreSQL transaction"},
 	{"dualwrite.spool_path", CFG_STR, F(dw_spool_path), 0, "tandem.spool", 0, 0,
 	 "local append-only spool used when Redis is down too"},
-	{"dualwrite.spool_fsync", CFG_STR, F(dw_spool_fsync), 0, "batch", 0, 0,
+	{"dualwrite.spool_fsync", CFG_FSYNC, F(dw_spool_fsync), 0, "batch", 0, 0,
 	 "spool fsync policy: always|batch|never"},
 	{"dualwrite.node_id", CFG_STR, F(dw_node_id), 0, "", 0, 0,
 	 "this instance's name in queue entries (\"\" = host:pid)"},
@@ -112,8 +135,8 @@ static const struct cfg_entry cfg_table[] = {
 	 "shadow reads started per second at most, per instance (0: no cap); the rest wait, then are shed"},
 	{"shadow.max_rows", CFG_INT, F(sh_max_rows), 0, "100000", 1, 100000000,
 	 "candidate rows one shadow read may read from PostgreSQL (else skipped: too_large)"},
-	{"shadow.collections", CFG_STR, F(sh_collections), 0, "", 0, 0,
-	 "per-collection ceilings on shadow_pct, e.g. \"orders=10,users=0.5\""},
+	{"shadow.collections", CFG_PCT_LIST, F(sh_collections), 0, "", 0, 4096,
+	 "per-collection ceilings on shadow_pct: \"orders=10,users=0.5\" (file: a map {orders: 10})"},
 	{"shadow.ignore_paths", CFG_STR, F(sh_ignore_paths), 0, "", 0, 0,
 	 "paths not compared, e.g. \"orders:updatedAt,*:meta.etag\""},
 	{"shadow.log_values", CFG_BOOL, F(sh_log_values), 0, "false", 0, 0,
@@ -220,26 +243,67 @@ static bool cfg_parse_bool(const char *v, bool *out)
 	return false;
 }
 
-static bool cfg_set_entry(struct cfg *c, const struct cfg_entry *e, const char *v, char *err,
-			  size_t errlen)
+static bool cfg_is_one_of(const char *v, const char *const *choices)
 {
-	char host[256];
+	for (; *choices; choices++)
+		if (strcmp(v, *choices) == 0)
+			return true;
+	return false;
+}
+
+/* v checked against e's kind; every kind but CFG_INT and CFG_BOOL is kept
+ * as the string v. */
+static bool cfg_check_text(const struct cfg_entry *e, const char *v, char *err, size_t errlen)
+{
+	char host[256], why[512];
 	uint16_t port;
 	enum log_level lvl;
+	double pct;
+	struct pct_list *list;
+	struct redisurl url;
 
 	switch (e->type) {
 	case CFG_ADDR:
-		if (*v && !cfg_split_hostport(v, host, sizeof(host), &port)) {
-			cfg_err(err, errlen, "key '%s': '%s' is not HOST:PORT", e->key, v);
-			return false;
-		}
-		break;
+		if (*v && !cfg_split_hostport(v, host, sizeof(host), &port))
+			return errbuf_fail(err, errlen, "key '%s': '%s' is not HOST:PORT", e->key, v);
+		return true;
 	case CFG_LOGLEVEL:
-		if (!log_level_parse(v, &lvl)) {
-			cfg_err(err, errlen, "key '%s': '%s' is not debug, info, warn or error", e->key, v);
-			return false;
-		}
-		break;
+		if (!log_level_parse(v, &lvl))
+			return errbuf_fail(err, errlen, "key '%s': '%s' is not debug, info, warn or error",
+					   e->key, v);
+		return true;
+	case CFG_WRITE_MODE:
+	case CFG_FSYNC: {
+		size_t n = 0;
+		if (cfg_is_one_of(v, cfg_words[e->type]))
+			return true;
+		for (const char *const *w = cfg_words[e->type]; *w && n < sizeof(why); w++)
+			n += (size_t)snprintf(why + n, sizeof(why) - n, "%s%s", n ? ", " : "", *w);
+		return errbuf_fail(err, errlen, "key '%s': '%s' is not one of %s", e->key, v, why);
+	}
+	case CFG_PCT:
+		if (!pct_parse(v, strlen(v), &pct))
+			return errbuf_fail(err, errlen, "key '%s': '%s' is not a percentage from 0 to 100 "
+					   "(digits and at most one '.', e.g. 12.5)", e->key, v);
+		return true;
+	case CFG_PCT_LIST:
+		if (!pct_list_parse(v, (size_t)e->max, &list, why, sizeof(why)))
+			return errbuf_fail(err, errlen, "key '%s': %s", e->key, why);
+		pct_list_free(list);
+		return true;
+	case CFG_REDIS_URL:
+		if (*v && !redisurl_parse(v, &url, why, sizeof(why)))
+			return errbuf_fail(err, errlen, "key '%s': %s", e->key, why);
+		return true;
+	default:
+		return true;
+	}
+}
+
+static bool cfg_set_entry(struct cfg *c, const struct cfg_entry *e, const char *v, char *err,
+			  size_t errlen)
+{
+	switch (e->type) {
 	case CFG_INT: {
 		char *end;
 		errno = 0;
@@ -262,7 +326,9 @@ static bool cfg_set_entry(struct cfg *c, const struct cfg_entry *e, const char *
 			return false;
 		}
 		return true;
-	case CFG_STR:
+	default:
+		if (!cfg_check_text(e, v, err, errlen))
+			return false;
 		break;
 	}
 	char **slot = cfg_field(c, e);
@@ -274,6 +340,13 @@ static bool cfg_set_entry(struct cfg *c, const struct cfg_entry *e, const char *
 	free(*slot);
 	*slot = copy;
 	return true;
+}
+
+bool cfg_key_is_list(const char *key)
+{
+	const struct cfg_entry *e = cfg_find(key);
+
+	return e && e->type == CFG_PCT_LIST;
 }
 
 bool cfg_set(struct cfg *c, const char *key, const char *value, char *err, size_t errlen)
@@ -301,52 +374,12 @@ void cfg_free(struct cfg *c)
 {
 	for (size_t i = 0; i < CFG_N; i++) {
 		const struct cfg_entry *e = &cfg_table[i];
-		if (e->type == CFG_STR || e->type == CFG_ADDR || e->type == CFG_LOGLEVEL) {
+		if (e->type != CFG_INT && e->type != CFG_BOOL) {
 			char **slot = cfg_field(c, e);
 			free(*slot);
 			*slot = NULL;
 		}
 	}
-}
-
-static bool cfg_is_one_of(const char *v, const char *const *choices)
-{
-	for (; *choices; choices++)
-		if (strcmp(v, *choices) == 0)
-			return true;
-	return false;
-}
-
-static bool cfg_is_pct(const char *v)
-{
-	char *end;
-	double d = strtod(v, &end);
-
-	return *v && !*end && d >= 0.0 && d <= 100.0;
-}
-
-/* Keys whose values are words or percentages (kept as strings). */
-static bool cfg_check_choices(const struct cfg *c, char *err, size_t errlen)
-{
-	static const char *const modes[] = {"mongo_only", "dual_write", "pg_primary", "pg_only", NULL};
-	static const char *const fsyncs[] = {"always", "batch", "never", NULL};
-
-	if (!cfg_is_one_of(c->default_write_mode, modes)) {
-		cfg_err(err, errlen, "key 'defaults.write_mode': '%s' is not one of mongo_only, "
-			"dual_write, pg_primary, pg_only", c->default_write_mode);
-		return false;
-	}
-	if (!cfg_is_pct(c->default_read_pct) || !cfg_is_pct(c->default_shadow_pct)) {
-		cfg_err(err, errlen, "key '%s': not a percentage between 0 and 100",
-			cfg_is_pct(c->default_read_pct) ? "defaults.shadow_pct" : "defaults.read_pct");
-		return false;
-	}
-	if (!cfg_is_one_of(c->dw_spool_fsync, fsyncs)) {
-		cfg_err(err, errlen, "key 'dualwrite.spool_fsync': '%s' is not one of always, batch, never",
-			c->dw_spool_fsync);
-		return false;
-	}
-	return true;
 }
 
 bool cfg_validate(const struct cfg *c, char *err, size_t errlen)
@@ -367,8 +400,6 @@ bool cfg_validate(const struct cfg *c, char *err, size_t errlen)
 		cfg_err(err, errlen, "key 'tls.ca_file': needs tls.cert_file and tls.key_file");
 		return false;
 	}
-	if (!cfg_check_choices(c, err, errlen))
-		return false;
 	char host[256];
 	uint16_t port;
 	if (*c->advertise && !cfg_split_hostport(c->advertise, host, sizeof(host), &port)) {

@@ -4,7 +4,13 @@
  * The same table (cfg.c) serves the YAML file, the command-line flags
  * (--key-with-dashes), --help and the reload logic.  Nested YAML mappings
  * are flattened with dots: `tls: {cert_file: x}` is key "tls.cert_file",
- * flag --tls-cert-file.
+ * flag --tls-cert-file.  A list key (shadow.collections) is the exception:
+ * its mapping `{orders: 10, users: 0.5}` is its value, "orders=10,users=0.5".
+ *
+ * Each key has a kind (integer range, boolean, address, one of a set of
+ * words, percentage, NAME=PERCENT list, Redis URL, free string) and cfg_set
+ * refuses a value that does not fit it, from the file and from a flag
+ * alike; the struct holds only values that passed.
  *
  * Reload (SIGHUP) parses into a fresh struct, validates it, then copies the
  * keys marked reloadable into the live struct; integer keys are atomics so
@@ -26,7 +32,7 @@ struct cfg {
 	char *advertise;            /* HOST:PORT announced to drivers in hello */
 	char *admin;                /* HOST:PORT of /metrics and /healthz, "" for none */
 	char *pg;                   /* libpq conninfo (dual-write, later issues) */
-	char *redis;                /* redis://HOST:PORT (flags, later issues) */
+	char *redis;                /* redisurl.h syntax; "" = no Redis */
 	char *mapping;              /* mapping.yaml path (later issues) */
 	int64_t workers;            /* event loop threads; 0 = one per core */
 	_Atomic int64_t max_message_bytes;
@@ -43,8 +49,8 @@ struct cfg {
 	char *upstream_tls_cert_file;
 	char *upstream_tls_key_file;
 	bool upstream_tls_insecure; /* skip certificate and host name checks */
-	char *default_write_mode;   /* flags for tenants without Redis flags */
-	char *default_read_pct;     /* "0".."100", decimals allowed */
+	char *default_write_mode;   /* flags for tenants without Redis flags; one of the 4 modes */
+	char *default_read_pct;     /* "0".."100", decimals allowed (pct_parse) */
 	char *default_shadow_pct;
 	int64_t flags_poll_ms;      /* how often Redis flags are re-read */
 	int64_t dw_pool_size;       /* PostgreSQL connections of the applier */
@@ -60,7 +66,7 @@ struct cfg {
 	int64_t sh_timeout_ms;      /* one shadow query, queueing included */
 	int64_t sh_max_rows;        /* candidate rows read for one shadow query */
 	int64_t sh_max_rate;        /* shadow reads started per second at most (0: no cap) */
-	char *sh_collections;       /* per-collection ceilings: "orders=10,users=0.5" */
+	char *sh_collections;       /* per-collection ceilings: "orders=10,users=0.5" (pct_list_parse) */
 	char *sh_ignore_paths;      /* "coll:dotted.path,*:path" */
 	bool sh_log_values;         /* mismatch lines carry values (default: redacted) */
 	int64_t sh_log_rate;        /* mismatch lines per second per tenant */
@@ -77,6 +83,10 @@ void cfg_free(struct cfg *c);
  * On failure writes "key 'K': reason" into err. */
 bool cfg_set(struct cfg *c, const char *key, const char *value, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
+
+/* Whether key takes a NAME=VALUE list, which a YAML file may write as a
+ * mapping of NAME: VALUE (cfg_load_file joins it for cfg_set). */
+bool cfg_key_is_list(const char *key);
 
 /* Read a YAML file on top of the current values.  Errors name the file,
  * line and key: "tandem.yaml:7: key 'workers': not an integer". */

@@ -3,11 +3,14 @@
  *
  * The file is a mapping of scalars, possibly nested; nested keys are joined
  * with dots ("tls" / "cert_file" -> "tls.cert_file") and handed to cfg_set,
- * so the table in cfg.c is the only place that knows keys and types.
+ * so the table in cfg.c is the only place that knows keys and types.  The
+ * mapping under a list key (cfg_key_is_list) is that key's value instead:
+ * `collections: {orders: 10}` under shadow is "orders=10" for cfg_set.
  * Every error names the file, the line and the key.
  */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <yaml.h>
 
@@ -38,6 +41,61 @@ static bool reader_next(struct cfg_reader *r, yaml_event_t *ev)
 	snprintf(msg, sizeof(msg), "YAML syntax: %s",
 		 r->parser.problem ? r->parser.problem : "unknown error");
 	return reader_fail(r, r->parser.problem_mark.line + 1, msg);
+}
+
+/* One NAME: VALUE pair of a list key's mapping appended to m as
+ * ",NAME=VALUE"; NAME must survive the join (no ',' '=' or edge blanks). */
+static bool read_list_pair(struct cfg_reader *r, const char *key, yaml_event_t *name, FILE *m)
+{
+	yaml_event_t val;
+	size_t line = name->start_mark.line + 1;
+	char msg[CFG_KEY_MAX + 200];
+
+	if (name->type != YAML_SCALAR_EVENT)
+		return reader_fail(r, line, "keys must be plain words");
+	const char *n = (const char *)name->data.scalar.value;
+	size_t nl = name->data.scalar.length;
+	if (!nl || strcspn(n, ",=") != nl || strchr(" \t", n[0]) || strchr(" \t", n[nl - 1])) {
+		snprintf(msg, sizeof(msg), "key '%s': name '%.100s' is empty or has ',', '=' or edge "
+			 "spaces", key, n);
+		return reader_fail(r, line, msg);
+	}
+	if (!reader_next(r, &val))
+		return false;
+	bool ok = val.type == YAML_SCALAR_EVENT;
+	if (ok)
+		fprintf(m, ",%s=%s", n, (const char *)val.data.scalar.value);
+	yaml_event_delete(&val);
+	if (!ok) {
+		snprintf(msg, sizeof(msg), "key '%s.%.100s': expected a single value", key, n);
+		return reader_fail(r, line, msg);
+	}
+	return true;
+}
+
+/* A list key's mapping (its MAPPING_START consumed), joined and set. */
+static bool read_list(struct cfg_reader *r, const char *key, size_t line)
+{
+	yaml_event_t name;
+	char *joined = NULL, e[600];
+	size_t len = 0;
+	FILE *m = open_memstream(&joined, &len);
+	bool ok = m != NULL;
+
+	if (!ok)
+		return reader_fail(r, line, "out of memory");
+	while (ok && (ok = reader_next(r, &name)) && name.type != YAML_MAPPING_END_EVENT) {
+		ok = read_list_pair(r, key, &name, m);
+		yaml_event_delete(&name);
+	}
+	if (ok)
+		yaml_event_delete(&name);
+	if (fclose(m) != 0 && ok)
+		ok = reader_fail(r, line, "out of memory");
+	if (ok && !(ok = cfg_set(r->c, key, len ? joined + 1 : "", e, sizeof(e))))
+		reader_fail(r, line, e);
+	free(joined);
+	return ok;
 }
 
 /* Read one mapping's key/value pairs (the MAPPING_START is consumed). */
@@ -73,6 +131,8 @@ static bool read_mapping(struct cfg_reader *r, const char *prefix, int depth)
 			ok = cfg_set(r->c, full, (const char *)val.data.scalar.value, e, sizeof(e));
 			if (!ok)
 				reader_fail(r, line, e);
+		} else if (val.type == YAML_MAPPING_START_EVENT && cfg_key_is_list(full)) {
+			ok = read_list(r, full, line);
 		} else if (val.type == YAML_MAPPING_START_EVENT && depth < CFG_MAX_DEPTH) {
 			ok = read_mapping(r, full, depth + 1);
 		} else {

@@ -16,6 +16,9 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "clock.h"
+#include "jsonesc.h"
+
 #define LOG_LINE_MAX 4096
 
 struct log_line {
@@ -66,63 +69,6 @@ bool log_open(const char *path)
 	return true;
 }
 
-/* Length of the valid UTF-8 sequence at s[0..len) (2-4 bytes), else 0:
- * no overlong forms, no surrogates, nothing above U+10FFFF. */
-static size_t utf8_seq(const unsigned char *s, size_t len)
-{
-	size_t n = s[0] >= 0xf0 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
-
-	if (n == 0 || n > len || s[0] > 0xf4)
-		return 0;
-	for (size_t i = 1; i < n; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if ((n == 3 && s[0] == 0xe0 && s[1] < 0xa0) || (n == 3 && s[0] == 0xed && s[1] >= 0xa0) ||
-	    (n == 4 && s[0] == 0xf0 && s[1] < 0x90) || (n == 4 && s[0] == 0xf4 && s[1] >= 0x90))
-		return 0;
-	return n;
-}
-
-size_t log_json_escape(char *dst, size_t cap, const char *s, size_t len)
-{
-	static const char hex[] = "0123456789abcdef";
-	size_t o = 0;
-
-	if (cap == 0)
-		return 0;
-	for (size_t i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)s[i];
-		char esc[7];
-		size_t n = 0;
-
-		if (c == '"' || c == '\\') {
-			esc[n++] = '\\';
-			esc[n++] = (char)c;
-		} else if (c == '\n') {
-			esc[n++] = '\\';
-			esc[n++] = 'n';
-		} else if (c >= 0x80 && (n = utf8_seq((const unsigned char *)s + i, len - i))) {
-			memcpy(esc, s + i, n);   /* valid UTF-8 passes through */
-			i += n - 1;
-		} else if (c < 0x20 || c >= 0x7f) {
-			/* Control bytes and bytes that are not UTF-8: \u00XX keeps the
-			 * line valid JSON whatever bytes a client sent. */
-			memcpy(esc, "\\u00", 4);
-			esc[4] = hex[c >> 4];
-			esc[5] = hex[c & 15];
-			n = 6;
-		} else {
-			esc[n++] = (char)c;
-		}
-		if (o + n >= cap)
-			break;
-		memcpy(dst + o, esc, n);
-		o += n;
-	}
-	dst[o] = '\0';
-	return o;
-}
-
 /* Append raw text; on overflow mark the line truncated and drop the text. */
 static void log_raw(struct log_line *l, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -153,18 +99,20 @@ static void log_key(struct log_line *l, const char *key)
 struct log_line *log_begin(enum log_level lvl, const char *event, uint64_t conn)
 {
 	struct log_line *l = &log_tls;
-	struct timespec ts;
+	uint64_t now_ms;
+	time_t sec;
 	struct tm tm;
 
 	if ((int)lvl < atomic_load(&log_min_level))
 		return NULL;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	gmtime_r(&ts.tv_sec, &tm);
+	now_ms = clock_wall_ms();
+	sec = (time_t)(now_ms / 1000);
+	gmtime_r(&sec, &tm);
 	l->len = 0;
 	l->truncated = false;
-	log_raw(l, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ\",\"level\":\"%s\",\"event\":\"%s\"",
+	log_raw(l, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",\"level\":\"%s\",\"event\":\"%s\"",
 		tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
-		ts.tv_nsec / 1000000, log_level_to_str(lvl), event);
+		(int)(now_ms % 1000), log_level_to_str(lvl), event);
 	if (conn)
 		log_raw(l, ",\"conn\":%llu", (unsigned long long)conn);
 	return l;
@@ -174,7 +122,7 @@ void log_strn(struct log_line *l, const char *key, const char *val, size_t len)
 {
 	char esc[1024];
 
-	log_json_escape(esc, sizeof(esc), val ? val : "", val ? len : 0);
+	jsonesc_str(esc, sizeof(esc), val ? val : "", val ? len : 0);
 	log_key(l, key);
 	log_raw(l, "\"%s\"", esc);
 }

@@ -2,7 +2,8 @@
  * metrics.c - storage and Prometheus rendering of tandem's metrics.
  *
  * All cells are _Atomic uint64_t updated with relaxed ordering: a scrape may
- * see one family a few increments behind another, never a torn value.
+ * see one family a few increments behind another, never a torn value.  An
+ * age cell holds a wall-clock moment; the scrape turns it into seconds.
  */
 #include "metrics.h"
 
@@ -11,31 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
+
 #define METRICS_NAME_PREFIX "tandem_"
 
-static const char *const counter_names[] = {
-#define X(id, name, help) name,
-	METRICS_COUNTERS(X)
-#undef X
-};
-static const char *const counter_help[] = {
-#define X(id, name, help) help,
-	METRICS_COUNTERS(X)
-#undef X
-};
-static const char *const gauge_names[] = {
-#define X(id, name, help) name,
-	METRICS_GAUGES(X)
-#undef X
-};
-static const char *const gauge_help[] = {
-#define X(id, name, help) help,
-	METRICS_GAUGES(X)
-#undef X
-};
+/* Each X-macro list as two arrays, names and help, in enum order. */
+#define METRICS_NAME(id, name, help) name,
+#define METRICS_HELP(id, name, help) help,
+static const char *const counter_names[] = {METRICS_COUNTERS(METRICS_NAME)};
+static const char *const counter_help[] = {METRICS_COUNTERS(METRICS_HELP)};
+static const char *const gauge_names[] = {METRICS_GAUGES(METRICS_NAME)};
+static const char *const gauge_help[] = {METRICS_GAUGES(METRICS_HELP)};
+static const char *const age_names[] = {METRICS_AGES(METRICS_NAME)};
+static const char *const age_help[] = {METRICS_AGES(METRICS_HELP)};
+#undef METRICS_NAME
+#undef METRICS_HELP
 
 static _Atomic uint64_t counters[METRIC_COUNTER_COUNT];
 static _Atomic int64_t gauges[METRIC_GAUGE_COUNT];
+static _Atomic uint64_t ages_ms[METRIC_AGE_COUNT]; /* wall clock ms; 0 = never */
 
 /* Opcodes with their own label; everything else is "other". */
 static const int32_t known_opcodes[] = {
@@ -96,6 +91,21 @@ uint64_t metrics_counter_get(enum metrics_counter c)
 void metrics_gauge_add(enum metrics_gauge g, int64_t delta)
 {
 	atomic_fetch_add_explicit(&gauges[g], delta, memory_order_relaxed);
+}
+
+void metrics_gauge_set(enum metrics_gauge g, int64_t value)
+{
+	atomic_store_explicit(&gauges[g], value, memory_order_relaxed);
+}
+
+void metrics_age_mark(enum metrics_age a, uint64_t wall_ms)
+{
+	atomic_store_explicit(&ages_ms[a], wall_ms, memory_order_relaxed);
+}
+
+uint64_t metrics_age_get(enum metrics_age a)
+{
+	return atomic_load_explicit(&ages_ms[a], memory_order_relaxed);
 }
 
 int64_t metrics_gauge_get(enum metrics_gauge g)
@@ -260,6 +270,14 @@ void metrics_render(struct evbuffer *out)
 					 "%s gauge\n" METRICS_NAME_PREFIX "%s %lld\n",
 				    gauge_names[i], gauge_help[i], gauge_names[i], gauge_names[i],
 				    (long long)atomic_load_explicit(&gauges[i], memory_order_relaxed));
+	uint64_t now_ms = clock_wall_ms();
+	for (unsigned i = 0; i < METRIC_AGE_COUNT; i++) {
+		uint64_t t = load(&ages_ms[i]);
+		evbuffer_add_printf(out, "# HELP " METRICS_NAME_PREFIX "%s %s\n# TYPE " METRICS_NAME_PREFIX
+					 "%s gauge\n" METRICS_NAME_PREFIX "%s %.3f\n",
+				    age_names[i], age_help[i], age_names[i], age_names[i],
+				    t ? (double)(int64_t)(now_ms - t) / 1000.0 : -1.0);
+	}
 	render_messages(out);
 	render_commands(out);
 	render_lag(out);

@@ -2,8 +2,11 @@
  * metrics.h - process-wide counters, gauges and histograms, exported in the
  * Prometheus text format by the admin endpoint.
  *
- * Every plain metric is declared once in METRICS_COUNTERS / METRICS_GAUGES;
- * the X-macro generates the enum, the exported name and the help text.
+ * Every plain metric is declared once in METRICS_COUNTERS / METRICS_GAUGES /
+ * METRICS_AGES; the X-macro generates the enum, the exported name and the
+ * help text, and the list it is in gives its TYPE.  Subsystems outside this
+ * library (the flag cache, ...) update their cells here, so /metrics has
+ * one renderer for every unlabelled metric.
  * Updates are relaxed atomic adds: cheap on the hot path, exact at scrape.
  * Labelled families (by opcode, command, protocol error) have fixed label
  * sets so a hostile client cannot grow the exposition.
@@ -71,7 +74,12 @@ struct evbuffer;
 	X(DW_TXN_COMMITTED, "dualwrite_transactions_committed_total", "Transactions applied at commit") \
 	X(DW_TXN_ABORTED, "dualwrite_transactions_aborted_total", "Transactions discarded")       \
 	X(DW_UNACKNOWLEDGED, "dualwrite_unacknowledged_total",                                    \
-	  "Unacknowledged (w:0) writes: resynced by _id where known, else logged")
+	  "Unacknowledged (w:0) writes: resynced by _id where known, else logged")               \
+	X(FLAGS_REFRESHES, "flags_refreshes_total", "Successful reads of the Redis flags")        \
+	X(FLAGS_REFRESH_ERRORS, "flags_refresh_errors_total",                                     \
+	  "Failed connects and reads of the Redis flags")                                        \
+	X(FLAGS_INVALID_VALUES, "flags_invalid_values_total",                                     \
+	  "Flag values ignored because they do not parse")
 
 #define METRICS_GAUGES(X)                                                                     \
 	X(CLIENT_CONNECTIONS, "client_connections", "Client connections open")                   \
@@ -80,7 +88,15 @@ struct evbuffer;
 	X(DW_PENDING, "dualwrite_pending", "Captured writes not yet applied or queued")           \
 	X(DW_QUEUE_DEPTH, "dualwrite_queue_depth",                                                 \
 	  "Operations waiting in the durable queue (Redis lists + spool) of this instance's tenants") \
-	X(DW_QUEUED_TENANTS, "dualwrite_queued_tenants", "Tenants whose writes queue behind earlier ones")
+	X(DW_QUEUED_TENANTS, "dualwrite_queued_tenants", "Tenants whose writes queue behind earlier ones") \
+	X(FLAGS_TENANTS, "flags_tenants", "Tenants whose flags are cached")                       \
+	X(FLAGS_REDIS_CONNECTED, "flags_redis_connected",                                          \
+	  "1 while the flag refresher holds a Redis connection")
+
+/* Gauges whose value is the seconds since a moment (metrics_age_mark),
+ * computed at scrape time; -1 before the first mark. */
+#define METRICS_AGES(X)                                                                       \
+	X(FLAGS_AGE, "flags_age_seconds", "Seconds since the flags were last read (-1: never)")
 
 enum metrics_counter {
 #define METRICS_ENUM(id, name, help) METRIC_##id,
@@ -91,6 +107,11 @@ enum metrics_counter {
 enum metrics_gauge {
 	METRICS_GAUGES(METRICS_ENUM)
 	METRIC_GAUGE_COUNT
+};
+
+enum metrics_age {
+	METRICS_AGES(METRICS_ENUM)
+	METRIC_AGE_COUNT
 #undef METRICS_ENUM
 };
 
@@ -99,7 +120,13 @@ enum metrics_dir { METRICS_IN = 0, METRICS_OUT = 1 };
 void metrics_inc(enum metrics_counter c);
 void metrics_add(enum metrics_counter c, uint64_t n);
 void metrics_gauge_add(enum metrics_gauge g, int64_t delta);
+void metrics_gauge_set(enum metrics_gauge g, int64_t value);
 int64_t metrics_gauge_get(enum metrics_gauge g);
+
+/* The moment an age counts from (wall clock, ms since the epoch; 0 = never),
+ * and the last one marked. */
+void metrics_age_mark(enum metrics_age a, uint64_t wall_ms);
+uint64_t metrics_age_get(enum metrics_age a);
 uint64_t metrics_counter_get(enum metrics_counter c);
 
 /* One message of bytes bytes crossed tandem in direction dir ("in" = from

@@ -2,6 +2,8 @@
  * dualwrite.c - the applier thread (see dualwrite.h): jobs in, operations
  * to the apply engine, failures to the durable queue.
  *
+ *   job --classify_job--> dwjob_works[]: served write -> dwserve_ops.submit;
+ *       commit / abort, DDL, w:0 (outcome unknown), not a write (ignored), or:
  *   job --dwtrans--> ops --+-- in a transaction: held per (lsid, txnNumber)
  *                          |       commit ok -> one entry {k:"t", ops}
  *                          |       abort     -> dropped
@@ -18,18 +20,19 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
 #include <event2/thread.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "dwapply.h"
 #include "dwqueue.h"
 #include "dwtrans.h"
 #include "dwunit.h"
 #include "flags.h"
+#include "hash.h"
 #include "log.h"
 #include "metrics.h"
 
@@ -77,22 +80,6 @@ static struct {
 	struct dwdedupe dedupe[DW_DEDUPE_SLOTS];
 } dw;
 
-static uint64_t wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
 uint64_t dualwrite_submitted(void)
 {
 	return atomic_load(&dw.submitted);
@@ -125,7 +112,7 @@ void dwjob_free(struct dwjob *job)
 
 void dualwrite_submit(struct dwjob *job)
 {
-	job->ack_seq = wall_ms();
+	job->ack_seq = clock_wall_ms();
 	job->seq = atomic_fetch_add(&dw.submitted, 1) + 1;
 	metrics_inc(METRIC_DW_JOBS);
 	metrics_gauge_add(METRIC_DW_PENDING, 1);
@@ -171,7 +158,7 @@ static void push_entry(const bson_t *op, const char *tenant, const struct dwjob 
 	snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
 	snprintf(e->key, sizeof(e->key), "%s:%llu", dw.node, (unsigned long long)++dw.seq);
 	e->ts_ms = job->ack_seq;
-	e->t_us = mono_us();
+	e->t_us = clock_mono_us();
 	e->job_seq = job->seq;
 	metrics_gauge_add(METRIC_DW_PENDING, 1);
 	dwapply_push(dw.ap, e);
@@ -186,7 +173,7 @@ static struct dwtxn *txn_find(const struct dwtrans_txn *s, bool create)
 			return &dw.txns[i];
 	if (!create)
 		return NULL;
-	uint64_t now = wall_ms();
+	uint64_t now = clock_wall_ms();
 	for (size_t i = 0; i < dw.ntxns; i++) {
 		if (dw.txns[i].started_ms + DW_TXN_MAX_MS < now) {   /* abandoned */
 			bson_destroy(dw.txns[i].ops);
@@ -243,15 +230,18 @@ static void txn_commit(const struct dwtrans_txn *s, const struct dwjob *job)
 
 /* ---- retries ---- */
 
+/* Keyed (SipHash): the client sends lsid and txnNumber, and a forced
+ * collision would evict other sessions' entries (their retries would then
+ * be applied twice).  The table lives in this process only. */
 static struct dwdedupe *dedupe_slot(const struct dwtrans_txn *s, int32_t st)
 {
-	uint64_t h = 1469598103934665603ull;
+	struct hash_sip h;
 
-	for (int i = 0; i < 16; i++)
-		h = (h ^ s->lsid[i]) * 1099511628211ull;
-	h = (h ^ (uint64_t)s->txn_number) * 1099511628211ull;
-	h = (h ^ (uint32_t)st) * 1099511628211ull;
-	return &dw.dedupe[h % DW_DEDUPE_SLOTS];
+	hash_sip_init(&h);
+	hash_sip_add(&h, s->lsid, 16);
+	hash_sip_add(&h, &s->txn_number, sizeof s->txn_number);
+	hash_sip_add(&h, &st, sizeof st);
+	return &dw.dedupe[hash_sip_end(&h) % DW_DEDUPE_SLOTS];
 }
 
 /* True when this statement of a retryable write was seen before. */
@@ -273,14 +263,67 @@ static bool retried(const struct dwtrans_txn *s, const bson_t *op)
 
 /* ---- jobs ---- */
 
+/* What the applier does with a job: classify_job() decides once, and
+ * dwjob_works[] runs the handler of that kind. */
+enum dwjob_work {
+	DWJOB_WORK_SERVE,          /* pg_primary / pg_only: a served write, to dwserve_ops */
+	DWJOB_WORK_TXN_END,        /* commitTransaction / abortTransaction: the held ops go
+	                            * out as one entry, or are dropped */
+	DWJOB_WORK_DDL,            /* drop / dropDatabase / renameCollection */
+	DWJOB_WORK_IGNORE,         /* not a write: nothing to replay */
+	DWJOB_WORK_UNACKNOWLEDGED, /* a w:0 write: outcome unknown */
+	DWJOB_WORK_WRITE,          /* an acknowledged write: its ops, held in their
+	                            * transaction or pushed */
+};
+
+/* A job's handler: name is the command name, kind its dwtrans class. */
+typedef void dwjob_handler(const struct dwjob *job, const char *name, enum dwtrans_kind kind);
+
+static void work_serve(const struct dwjob *job, const char *name, enum dwtrans_kind kind)
+{
+	(void)name;
+	(void)kind;
+	if (dw.serve)
+		dw.serve->submit(dw.ap, job, dw.node, ++dw.seq);
+}
+
+/* A commit MongoDB acknowledged sends the transaction's ops; an abort
+ * drops them. */
+static void work_txn_end(const struct dwjob *job, const char *name, enum dwtrans_kind kind)
+{
+	struct dwtrans_txn s;
+	bson_iter_t it;
+
+	(void)name;
+	dwtrans_session(&job->cmd, &s);
+	bool ok = job->acknowledged && bson_iter_init_find(&it, &job->reply, "ok") &&
+		  bson_iter_as_bool(&it);
+	struct dwtxn *t = s.has_lsid && s.has_txn ? txn_find(&s, false) : NULL;
+	if (kind == DWTRANS_COMMIT && ok)
+		txn_commit(&s, job);
+	else if (kind == DWTRANS_ABORT && t) {
+		metrics_inc(METRIC_DW_TXN_ABORTED);
+		txn_drop(t);
+	}
+}
+
+static void work_ignore(const struct dwjob *job, const char *name, enum dwtrans_kind kind)
+{
+	(void)job;
+	(void)name;
+	(void)kind;
+}
+
 /* w:0: the outcome is unknown.  Inserts are resynced by _id; the rest is
  * logged and counted. */
-static void unacknowledged(const struct dwjob *job, const char *cmdname)
+static void work_unacknowledged(const struct dwjob *job, const char *cmdname,
+				enum dwtrans_kind kind)
 {
 	bson_iter_t it, docs;
 	bson_t op = BSON_INITIALIZER, ids;
 	const char *coll = "";
 
+	(void)kind;
 	metrics_inc(METRIC_DW_UNACKNOWLEDGED);
 	if (bson_iter_init_find(&it, &job->cmd, cmdname) && BSON_ITER_HOLDS_UTF8(&it))
 		coll = bson_iter_utf8(&it, NULL);
@@ -314,12 +357,13 @@ static void unacknowledged(const struct dwjob *job, const char *cmdname)
 
 /* drop: the tenant's rows of that collection go too.  dropDatabase and
  * renameCollection are logged and counted (not applied to PostgreSQL). */
-static void ddl_job(const struct dwjob *job, const char *name)
+static void work_ddl(const struct dwjob *job, const char *name, enum dwtrans_kind kind)
 {
 	bson_iter_t it;
 	bson_t op = BSON_INITIALIZER;
 	const char *coll = "";
 
+	(void)kind;
 	if (!job->acknowledged || !bson_iter_init_find(&it, &job->reply, "ok") ||
 	    !bson_iter_as_bool(&it) || !tenant_dual_written(job->db))
 		return;
@@ -336,43 +380,39 @@ static void ddl_job(const struct dwjob *job, const char *name)
 	bson_destroy(&op);
 }
 
-static void handle_job(struct dwjob *job)
+/* One op of an acknowledged write: held in its transaction (t), counted
+ * (no room for the transaction), dropped (a retry seen before) or pushed;
+ * nothing for a tenant that is not dual-written. */
+static void route_op(const struct dwjob *job, const struct dwtrans_txn *s, struct dwtxn *t,
+		     const bson_t *op)
+{
+	const char *tenant = op_str(op, "db");
+
+	if (!tenant_dual_written(tenant))
+		return;
+	if (t) {
+		char key[16];
+		const char *k;
+		bson_uint32_to_string(t->n++, &k, key, sizeof(key));
+		BSON_APPEND_DOCUMENT(t->ops, k, op);
+	} else if (s->in_txn) {
+		metrics_inc(METRIC_DW_UNTRANSLATABLE);   /* too many open transactions */
+	} else if (s->has_lsid && s->has_txn && retried(s, op)) {
+		metrics_inc(METRIC_DW_RETRIES_DEDUPED);
+	} else {
+		push_entry(op, tenant, job);
+	}
+}
+
+/* An acknowledged write: dwtrans expands it into ops, each one routed. */
+static void work_write(const struct dwjob *job, const char *name, enum dwtrans_kind kind)
 {
 	struct dwtrans_txn s;
-	bson_iter_t it;
-	const char *name = bson_iter_init(&it, &job->cmd) && bson_iter_next(&it) ? bson_iter_key(&it) : "";
-	enum dwtrans_kind kind = dwtrans_classify(name);
 	bson_error_t err;
 	bson_t ops;
 
-	if (job->kind == DWJOB_SERVE) {
-		if (dw.serve)
-			dw.serve->submit(dw.ap, job, dw.node, ++dw.seq);
-		return;
-	}
+	(void)kind;
 	dwtrans_session(&job->cmd, &s);
-	if (kind == DWTRANS_COMMIT || kind == DWTRANS_ABORT) {
-		bool ok = job->acknowledged && bson_iter_init_find(&it, &job->reply, "ok") &&
-			  bson_iter_as_bool(&it);
-		struct dwtxn *t = s.has_lsid && s.has_txn ? txn_find(&s, false) : NULL;
-		if (kind == DWTRANS_COMMIT && ok)
-			txn_commit(&s, job);
-		else if (kind == DWTRANS_ABORT && t) {
-			metrics_inc(METRIC_DW_TXN_ABORTED);
-			txn_drop(t);
-		}
-		return;
-	}
-	if (kind == DWTRANS_DDL) {
-		ddl_job(job, name);
-		return;
-	}
-	if (kind != DWTRANS_WRITE)
-		return;
-	if (!job->acknowledged) {
-		unacknowledged(job, name);
-		return;
-	}
 	if (!dwtrans_expand(&job->cmd, job->db, &job->reply, &ops, &err)) {
 		struct log_line *l = log_begin(LOG_WARN, "dualwrite_untranslatable", job->conn);
 		metrics_inc(METRIC_DW_UNTRANSLATABLE);
@@ -394,25 +434,49 @@ static void handle_job(struct dwjob *job)
 		if (!BSON_ITER_HOLDS_DOCUMENT(&oi))
 			continue;
 		bson_iter_document(&oi, &len, &data);
-		if (!bson_init_static(&op, data, len))
-			continue;
-		const char *tenant = op_str(&op, "db");
-		if (!tenant_dual_written(tenant))
-			continue;
-		if (t) {
-			char key[16];
-			const char *k;
-			bson_uint32_to_string(t->n++, &k, key, sizeof(key));
-			BSON_APPEND_DOCUMENT(t->ops, k, &op);
-		} else if (s.in_txn) {
-			metrics_inc(METRIC_DW_UNTRANSLATABLE);   /* too many open transactions */
-		} else if (s.has_lsid && s.has_txn && retried(&s, &op)) {
-			metrics_inc(METRIC_DW_RETRIES_DEDUPED);
-		} else {
-			push_entry(&op, tenant, job);
-		}
+		if (bson_init_static(&op, data, len))
+			route_op(job, &s, t, &op);
 	}
 	bson_destroy(&ops);
+}
+
+static const struct {
+	dwjob_handler *run;
+	const char *name;          /* the kind of work, for logs and metrics */
+} dwjob_works[] = {
+	[DWJOB_WORK_SERVE] = {work_serve, "serve"},
+	[DWJOB_WORK_TXN_END] = {work_txn_end, "txn_end"},
+	[DWJOB_WORK_DDL] = {work_ddl, "ddl"},
+	[DWJOB_WORK_IGNORE] = {work_ignore, "ignore"},
+	[DWJOB_WORK_UNACKNOWLEDGED] = {work_unacknowledged, "unacknowledged"},
+	[DWJOB_WORK_WRITE] = {work_write, "write"},
+};
+
+static enum dwjob_work classify_job(const struct dwjob *job, enum dwtrans_kind kind)
+{
+	if (job->kind == DWJOB_SERVE)
+		return DWJOB_WORK_SERVE;
+	switch (kind) {
+	case DWTRANS_COMMIT:
+	case DWTRANS_ABORT:
+		return DWJOB_WORK_TXN_END;
+	case DWTRANS_DDL:
+		return DWJOB_WORK_DDL;
+	case DWTRANS_WRITE:
+		return job->acknowledged ? DWJOB_WORK_WRITE : DWJOB_WORK_UNACKNOWLEDGED;
+	case DWTRANS_NONE:
+		break;
+	}
+	return DWJOB_WORK_IGNORE;
+}
+
+static void handle_job(const struct dwjob *job)
+{
+	bson_iter_t it;
+	const char *name = bson_iter_init(&it, &job->cmd) && bson_iter_next(&it) ? bson_iter_key(&it) : "";
+	enum dwtrans_kind kind = dwtrans_classify(name);
+
+	dwjob_works[classify_job(job, kind)].run(job, name, kind);
 }
 
 static void intake_cb(evutil_socket_t fd, short what, void *arg)
@@ -484,7 +548,7 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 		pthread_mutex_lock(&dw.mu);
 		idle = idle && TAILQ_EMPTY(&dw.jobs);
 		pthread_mutex_unlock(&dw.mu);
-		if (idle || wall_ms() > dw.stop_deadline_ms)
+		if (idle || clock_wall_ms() > dw.stop_deadline_ms)
 			event_base_loopbreak(dw.base);
 	}
 }
@@ -554,7 +618,7 @@ void dualwrite_stop(void)
 	atomic_store(&dw.enabled, false);
 	pthread_mutex_lock(&dw.mu);
 	dw.stopping = true;
-	dw.stop_deadline_ms = wall_ms() + 5000;
+	dw.stop_deadline_ms = clock_wall_ms() + 5000;
 	pthread_mutex_unlock(&dw.mu);
 	event_active(dw.intake, 0, 0);
 	pthread_join(dw.thread, NULL);

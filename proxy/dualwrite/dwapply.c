@@ -12,6 +12,8 @@
  * with reads waits until nothing is in flight, and nothing starts while it
  * exists.  Callbacks keep push order because units complete in order: a
  * finished unit behind an unfinished one waits in the in-flight list.
+ * A unit's state (enum dwunit_state, dwunit.h) changes in unit_set_state()
+ * only, which keeps a->building and a->inflight right.
  */
 #include "dwapply_internal.h"
 
@@ -19,33 +21,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 
 static void pump(struct dwapply *a);
-
-uint64_t dwapply_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
-
-static uint64_t mono_us(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
-}
-
-struct pgpool *dwapply_pool(struct dwapply *a)
-{
-	return a->pool;
-}
 
 struct dwentry *dwentry_new(void)
 {
@@ -65,6 +46,55 @@ void dwentry_free(struct dwentry *e)
 }
 
 /* ------------------------------------------------------------ units */
+
+/* Where the engine keeps a unit. */
+enum dwunit_place {
+	DWUNIT_AT_NONE,           /* nowhere: gathered, or being called back */
+	DWUNIT_AT_COMPUTE,        /* computed: a->building when it reads */
+	DWUNIT_AT_INFLIGHT,       /* a->inflight, in start order */
+};
+
+static const struct {
+	const char *name;
+	enum dwunit_place at;
+} dwunit_states[] = {
+	[DWUNIT_ST_NEW] = {"new", DWUNIT_AT_NONE},
+	[DWUNIT_ST_COMPUTING] = {"computing", DWUNIT_AT_COMPUTE},
+	[DWUNIT_ST_SELECTING] = {"selecting", DWUNIT_AT_COMPUTE},
+	[DWUNIT_ST_FAILED] = {"failed", DWUNIT_AT_COMPUTE},
+	[DWUNIT_ST_FAILED_PERMANENT] = {"failed_permanent", DWUNIT_AT_COMPUTE},
+	[DWUNIT_ST_IN_FLIGHT] = {"in_flight", DWUNIT_AT_INFLIGHT},
+	[DWUNIT_ST_DONE] = {"done", DWUNIT_AT_INFLIGHT},
+	[DWUNIT_ST_CALLBACK] = {"callback", DWUNIT_AT_NONE},
+};
+
+const char *dwunit_state_to_str(enum dwunit_state st)
+{
+	return st <= DWUNIT_ST_CALLBACK ? dwunit_states[st].name : "unknown";
+}
+
+/* The only place u->st changes: moves u to where its new state keeps it
+ * (dwunit_states[].at).  CALLBACK takes it off a->inflight; the caller then
+ * calls its entries back and frees it. */
+static void unit_set_state(struct dwunit *u, enum dwunit_state st)
+{
+	struct dwapply *a = u->a;
+	enum dwunit_place from = dwunit_states[u->st].at, to = dwunit_states[st].at;
+
+	if (from == DWUNIT_AT_COMPUTE && to != from && a->building == u)
+		a->building = NULL;
+	if (from == DWUNIT_AT_INFLIGHT && to != from) {
+		TAILQ_REMOVE(&a->inflight, u, link);
+		a->ninflight--;
+	}
+	if (to == DWUNIT_AT_COMPUTE && from != to && u->reads)
+		a->building = u;
+	if (to == DWUNIT_AT_INFLIGHT && from != to) {
+		TAILQ_INSERT_TAIL(&a->inflight, u, link);
+		a->ninflight++;
+	}
+	u->st = st;
+}
 
 static struct dwunit *unit_new(struct dwapply *a)
 {
@@ -92,9 +122,9 @@ void dwunit_fail(struct dwunit *u, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (u->failed)
+	if (dwunit_failed(u))
 		return;
-	u->failed = true;
+	unit_set_state(u, DWUNIT_ST_FAILED);
 	va_start(ap, fmt);
 	vsnprintf(u->why, sizeof(u->why), fmt, ap);
 	va_end(ap);
@@ -104,13 +134,37 @@ void dwunit_fail_permanent(struct dwunit *u, const char *fmt, ...)
 {
 	va_list ap;
 
-	if (u->failed)
+	if (dwunit_failed(u))
 		return;
-	u->failed = u->permanent = true;
+	unit_set_state(u, DWUNIT_ST_FAILED_PERMANENT);
 	u->bad_entry = u->cur_index;
 	va_start(ap, fmt);
 	vsnprintf(u->why, sizeof(u->why), fmt, ap);
 	va_end(ap);
+}
+
+bool dwunit_recover_permanent(struct dwunit *u)
+{
+	if (u->st != DWUNIT_ST_FAILED_PERMANENT)
+		return false;
+	unit_set_state(u, DWUNIT_ST_COMPUTING);
+	return true;
+}
+
+bool dwunit_select(struct dwunit *u, struct pgbatch *b,
+		   void (*cb)(const struct pgpool_result *res, void *arg), void *arg)
+{
+	if (!pgpool_submit(u->a->pool, b, cb, arg))
+		return false;
+	if (u->st == DWUNIT_ST_COMPUTING)
+		unit_set_state(u, DWUNIT_ST_SELECTING);
+	return true;
+}
+
+void dwunit_select_done(struct dwunit *u)
+{
+	if (u->st == DWUNIT_ST_SELECTING)
+		unit_set_state(u, DWUNIT_ST_COMPUTING);
 }
 
 bool dwunit_add_writes(struct dwunit *u, struct sqllist *l)
@@ -144,7 +198,7 @@ static void unit_finish(struct dwunit *u, enum dwapply_outcome o, const char *wh
 {
 	struct dwapply *a = u->a;
 	struct dwentry *e;
-	uint64_t now = mono_us();
+	uint64_t now = clock_mono_us();
 
 	while ((e = TAILQ_FIRST(&u->entries))) {
 		TAILQ_REMOVE(&u->entries, e, link);
@@ -201,9 +255,8 @@ static void complete_in_order(struct dwapply *a)
 {
 	struct dwunit *u;
 
-	while ((u = TAILQ_FIRST(&a->inflight)) && u->done) {
-		TAILQ_REMOVE(&a->inflight, u, link);
-		a->ninflight--;
+	while ((u = TAILQ_FIRST(&a->inflight)) && u->st == DWUNIT_ST_DONE) {
+		unit_set_state(u, DWUNIT_ST_CALLBACK);
 		if (u->outcome == DWAPPLY_PERMANENT)
 			unit_split(u, u->bad_entry, u->why);
 		else
@@ -211,12 +264,13 @@ static void complete_in_order(struct dwapply *a)
 	}
 }
 
+/* The outcome is known (DONE): u is in a->inflight from here on. */
 static void unit_settle(struct dwunit *u, enum dwapply_outcome o, const char *why)
 {
-	u->done = true;
 	u->outcome = o;
 	if (why && why != u->why)
 		snprintf(u->why, sizeof(u->why), "%s", why);
+	unit_set_state(u, DWUNIT_ST_DONE);
 }
 
 /* Log PostgreSQL going away and coming back once each, not per batch. */
@@ -286,21 +340,21 @@ static void unit_submit(struct dwunit *u)
 	struct dwapply *a = u->a;
 	struct pgbatch *b = NULL;
 
-	a->building = NULL;
-	TAILQ_INSERT_TAIL(&a->inflight, u, link);
-	a->ninflight++;
-	if (u->permanent) {
+	if (u->st == DWUNIT_ST_FAILED_PERMANENT) {
 		unit_settle(u, DWAPPLY_PERMANENT, u->why);
-	} else if (u->failed) {
+	} else if (u->st == DWUNIT_ST_FAILED) {
 		a->pg_down = true;
 		unit_settle(u, DWAPPLY_TRANSIENT, u->why);
 	} else if (u->writes.n == 0) {
 		unit_settle(u, DWAPPLY_APPLIED, NULL);
-	} else if (!(b = pgbatch_new()) || !unit_fill(u, b) ||
-		   !pgpool_submit(a->pool, b, batch_done, u)) {
-		pgbatch_free(b);
-		a->pg_down = true;
-		unit_settle(u, DWAPPLY_TRANSIENT, "PostgreSQL pool full or out of memory");
+	} else {
+		unit_set_state(u, DWUNIT_ST_IN_FLIGHT);
+		if (!(b = pgbatch_new()) || !unit_fill(u, b) ||
+		    !pgpool_submit(a->pool, b, batch_done, u)) {
+			pgbatch_free(b);
+			a->pg_down = true;
+			unit_settle(u, DWAPPLY_TRANSIENT, "PostgreSQL pool full or out of memory");
+		}
 	}
 	complete_in_order(a);
 }
@@ -342,7 +396,7 @@ static bool unit_next_op(struct dwunit *u)
 /* Compute ops until one waits for a SELECT or all are done. */
 static void unit_run(struct dwunit *u)
 {
-	while (!u->failed && unit_next_op(u)) {
+	while (!dwunit_failed(u) && unit_next_op(u)) {
 		enum dwop_step st = dwop_start(u);
 		if (st == DWOP_WAIT)
 			return;            /* dwunit_resume continues */
@@ -385,8 +439,6 @@ static void reject(struct dwapply *a, struct dwentry *e)
 	}
 	TAILQ_INSERT_TAIL(&u->entries, e, link);
 	u->n = 1;
-	TAILQ_INSERT_TAIL(&a->inflight, u, link);
-	a->ninflight++;
 	unit_settle(u, DWAPPLY_TRANSIENT, "queued behind earlier writes of the tenant");
 	complete_in_order(a);
 }
@@ -424,8 +476,7 @@ static void pump(struct dwapply *a)
 			e = TAILQ_FIRST(&a->queue);
 		} while (!reads && e && entry_is_insert(e) && u->n < a->o.batch_max &&
 			 (!a->o.admit || a->o.admit(e, a->o.arg)));
-		if (reads)
-			a->building = u;
+		unit_set_state(u, DWUNIT_ST_COMPUTING);   /* a read unit: a->building */
 		unit_run(u);
 	}
 }

@@ -6,8 +6,9 @@
  *   dwapply_resync.c  re-reading documents from MongoDB; resync horizons
  *   dwapply_store.c   tables: default-table DDL on first use, the overlay
  *
- * A unit is in exactly one place: being built (a->building), in flight
- * (a->inflight) or being called back.  While a unit with reads exists no
+ * A unit is in exactly one place: being built (a->building when it reads;
+ * u->st NEW .. FAILED_PERMANENT), in flight (a->inflight: IN_FLIGHT, DONE)
+ * or being called back (CALLBACK).  While a unit with reads exists no
  * other unit is started, so its SELECTs see every earlier write.
  */
 #ifndef TANDEM_DWAPPLY_INTERNAL_H
@@ -38,7 +39,7 @@ struct dwapply {
 	unsigned nqueue;
 	struct dwunit_list inflight;
 	unsigned ninflight;
-	struct dwunit *building;   /* a read unit waiting for a SELECT */
+	struct dwunit *building;   /* a read unit being computed (it may wait for a SELECT) */
 	unsigned pending;
 	struct event *kick;
 	bool pg_down;
@@ -50,9 +51,6 @@ struct dwapply {
 	struct dwhorizon horizons[DWAPPLY_MAX_HORIZONS];
 	size_t nhorizons;
 };
-
-/* ---- dwapply.c ---- */
-uint64_t dwapply_now_ms(void);
 
 /* ---- dwapply_coalesce.c ---- */
 /* Fill b from u->writes (after the marker), merging runs of identical

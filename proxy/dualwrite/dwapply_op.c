@@ -315,15 +315,15 @@ static void rw_compute(struct rw *rw, const struct dwop *o, struct dwcand *c, si
 	apply = nmatch;
 	if (bson_empty(&resync) && o->uid.value_type == BSON_TYPE_EOD && !future)
 		check_count(u, o, nmatch + settled, nmatch, c, &resync);
-	for (size_t i = 0; i < apply && !u->failed; i++) {
+	for (size_t i = 0; i < apply && !dwunit_failed(u); i++) {
 		if (o->k[0] == 'u')
 			(void)update_one(u, o, rw->mc, &c[i], &resync);
 		else if (doc_id(c[i].doc, &id))
 			(void)dwstore_delete(u, rw->mc, u->cur->tenant, &id);
 	}
-	if (o->k[0] == 'u' && o->uid.value_type != BSON_TYPE_EOD && !u->failed)
+	if (o->k[0] == 'u' && o->uid.value_type != BSON_TYPE_EOD && !dwunit_failed(u))
 		(void)upsert_insert(u, o, rw->mc, &resync);
-	if (!bson_empty(&resync) && !u->failed)
+	if (!bson_empty(&resync) && !dwunit_failed(u))
 		(void)dwresync(u, rw->mc, u->cur->tenant, o->db, o->c, &resync, "ambiguous or inexact");
 	bson_destroy(&resync);
 }
@@ -366,7 +366,7 @@ struct dwcand *dwop_candidates(struct dwunit *u, const struct mapping_collection
 		if (!c[n - 1].doc)
 			dwunit_fail(u, "out of memory");
 	}
-	for (size_t i = 0; i < u->nov && !u->failed; i++) {
+	for (size_t i = 0; i < u->nov && !dwunit_failed(u); i++) {
 		struct dwoverlay_item *ov = &u->ov[i];
 		if (ov->doc && !strcmp(ov->coll, coll) && !strcmp(ov->tenant, u->cur->tenant) &&
 		    !(c[n++].doc = bson_copy(ov->doc)))
@@ -374,7 +374,7 @@ struct dwcand *dwop_candidates(struct dwunit *u, const struct mapping_collection
 	}
 	free(vals);
 	/* Keep the matching ones at the front. */
-	for (size_t i = 0; i < n && !u->failed; i++) {
+	for (size_t i = 0; i < n && !dwunit_failed(u); i++) {
 		enum match_status ms = match_doc(filter, c[i].doc, &c[i].m, &err);
 		if (ms == MATCH_YES) {
 			struct dwcand t = c[*nmatch];
@@ -405,6 +405,7 @@ static void read_done(const struct pgpool_result *res, void *arg)
 	struct dwunit *u = rw->u;
 	struct dwop o;
 
+	dwunit_select_done(u);
 	if (res->cls != PGPOOL_OK) {
 		dwunit_fail(u, "reading candidates: %s", res->message);
 	} else if (dwop_parse(rw->opbuf, &o) &&
@@ -420,7 +421,7 @@ static void read_done(const struct pgpool_result *res, void *arg)
 			metrics_inc(METRIC_DW_UNTRANSLATABLE);
 			log_op(LOG_WARN, "dualwrite_untranslatable", u, &o,
 			       "filter not evaluable by tandem's matcher");
-		} else if (!u->failed) {
+		} else if (!dwunit_failed(u)) {
 			rw_compute(rw, &o, c, nmatch);
 		}
 		if (c)
@@ -451,7 +452,7 @@ static enum dwop_step op_read_write(struct dwunit *u, const struct dwop *o,
 						 (const char *const *)l.stmts[0].params))
 		goto oom;
 	pgbatch_keep_rows(b, 0);
-	if (!pgpool_submit(u->a->pool, b, read_done, rw)) {
+	if (!dwunit_select(u, b, read_done, rw)) {
 		dwunit_fail(u, "PostgreSQL pool full or closing");
 		goto fail;
 	}

@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "log.h"
 #include "metrics.h"
 #include "rowstore.h"
@@ -191,7 +192,7 @@ bool dwresync(struct dwunit *u, const struct mapping_collection *mc, const char 
 	BSON_APPEND_DOCUMENT_BEGIN(&filter, "_id", &in);
 	BSON_APPEND_ARRAY(&in, "$in", ids);
 	bson_append_document_end(&filter, &in);
-	uint64_t start = dwapply_now_ms();
+	uint64_t start = clock_wall_ms();
 	mongoc_collection_t *c = mongoc_client_get_collection(m, db, coll);
 	mongoc_cursor_t *cur = mongoc_collection_find_with_opts(c, &filter, NULL, NULL);
 	while (ok && mongoc_cursor_next(cur, &doc)) {
@@ -208,7 +209,7 @@ bool dwresync(struct dwunit *u, const struct mapping_collection *mc, const char 
 	}
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(c);
-	uint64_t end = dwapply_now_ms();
+	uint64_t end = clock_wall_ms();
 	for (bool more = ok && bson_iter_init(&it, ids); more && bson_iter_next(&it);) {
 		nids++;
 		if (!found_has(&found, bson_iter_value(&it)))

@@ -18,10 +18,13 @@
 
 #include <hiredis/hiredis.h>
 
+#include "clock.h"
 #include "errbuf.h"
 #include "log.h"
 #include "metrics.h"
 #include "qentry.h"
+#include "redisconn.h"
+#include "redisurl.h"
 #include "rqueue.h"
 #include "spool.h"
 
@@ -40,22 +43,16 @@ struct dwtenant {
 
 struct dwqueue {
 	struct dwqueue_opts o;
-	char *redis_url, *spool_path, *node;
+	char *spool_path, *node;
+	struct redisurl url;       /* valid when with_redis */
+	bool with_redis;
 	redisContext *rc;
-	uint64_t redis_retry_at;
+	uint64_t redis_retry_at;   /* clock_mono_ms */
 	struct spool *spool;
 	struct dwtenant *t;
 	size_t nt, cap;
 	struct dwqueue_stats st;
 };
-
-static uint64_t now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
-}
 
 /* ---- tenants ---- */
 
@@ -112,25 +109,9 @@ bool dwqueue_is_queued(struct dwqueue *q, const char *tenant)
 
 /* ---- Redis ---- */
 
-static bool parse_url(const char *url, char *host, size_t hlen, int *port)
-{
-	const char *p = strncmp(url, "redis://", 8) == 0 ? url + 8 : url;
-	const char *colon = strrchr(p, ':');
-	size_t n = colon ? (size_t)(colon - p) : strlen(p);
-
-	if (n == 0 || n >= hlen)
-		return false;
-	memcpy(host, p, n);
-	host[n] = '\0';
-	*port = colon ? atoi(colon + 1) : 6379;
-	return *port > 0 && *port < 65536;
-}
-
 static redisContext *redis(struct dwqueue *q)
 {
-	char host[256];
-	int port;
-	struct timeval tv = {0, DWQ_REDIS_TIMEOUT_MS * 1000};
+	char err[256];
 
 	if (q->rc && !q->rc->err)
 		return q->rc;
@@ -138,16 +119,11 @@ static redisContext *redis(struct dwqueue *q)
 		redisFree(q->rc);
 		q->rc = NULL;
 	}
-	if (!q->redis_url[0] || now_ms() < q->redis_retry_at ||
-	    !parse_url(q->redis_url, host, sizeof(host), &port))
+	if (!q->with_redis || clock_mono_ms() < q->redis_retry_at)
 		return NULL;
-	q->rc = redisConnectWithTimeout(host, port, tv);
-	if (!q->rc || q->rc->err || redisSetTimeout(q->rc, tv) != REDIS_OK) {
-		if (q->rc)
-			redisFree(q->rc);
-		q->rc = NULL;
-		q->redis_retry_at = now_ms() + DWQ_REDIS_RETRY_MS;
-	}
+	q->rc = redisconn_open(&q->url, DWQ_REDIS_TIMEOUT_MS, DWQ_REDIS_TIMEOUT_MS, err, sizeof(err));
+	if (!q->rc)
+		q->redis_retry_at = clock_mono_ms() + DWQ_REDIS_RETRY_MS;
 	return q->rc;
 }
 
@@ -164,7 +140,7 @@ static void redis_failed(struct dwqueue *q, const char *what, const char *err)
 		redisFree(q->rc);
 		q->rc = NULL;
 	}
-	q->redis_retry_at = now_ms() + DWQ_REDIS_RETRY_MS;
+	q->redis_retry_at = clock_mono_ms() + DWQ_REDIS_RETRY_MS;
 }
 
 /* SET NX PX, or refresh when we hold it already. */
@@ -534,17 +510,23 @@ struct dwqueue *dwqueue_new(const struct dwqueue_opts *o, char *err, size_t errl
 	struct dwqueue *q = calloc(1, sizeof(*q));
 	struct spool_opts so = {SPOOL_FSYNC_BATCH, 64, 100};
 	struct spool_open_info info;
+	char why[384];
 
 	if (!q) {
 		errbuf_fail(err, errlen, "out of memory");
 		return NULL;
 	}
-	q->redis_url = strdup(o->redis_url ? o->redis_url : "");
 	q->spool_path = strdup(o->spool_path ? o->spool_path : "");
 	q->node = strdup(o->node ? o->node : "tandem");
-	if (!q->redis_url || !q->spool_path || !q->node) {
+	if (!q->spool_path || !q->node) {
 		dwqueue_free(q);
 		errbuf_fail(err, errlen, "out of memory");
+		return NULL;
+	}
+	q->with_redis = o->redis_url && *o->redis_url;
+	if (q->with_redis && !redisurl_parse(o->redis_url, &q->url, why, sizeof(why))) {
+		dwqueue_free(q);
+		errbuf_fail(err, errlen, "key 'redis': %s", why);
 		return NULL;
 	}
 	if (o->spool_fsync && !spool_fsync_parse(o->spool_fsync, &so.policy)) {
@@ -570,7 +552,6 @@ void dwqueue_free(struct dwqueue *q)
 	for (size_t i = 0; i < q->nt; i++)
 		free(q->t[i].name);
 	free(q->t);
-	free(q->redis_url);
 	free(q->spool_path);
 	free(q->node);
 	free(q);

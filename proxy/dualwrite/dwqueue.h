@@ -24,7 +24,7 @@
 struct dwqueue;
 
 struct dwqueue_opts {
-	const char *redis_url;     /* "" = no Redis: spool only */
+	const char *redis_url;     /* redisurl.h syntax (db, AUTH); "" = no Redis: spool only */
 	const char *spool_path;    /* "" = no spool */
 	const char *spool_fsync;   /* always | batch | never */
 	const char *node;          /* this instance's name (queue entries, lock owner) */

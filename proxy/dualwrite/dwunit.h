@@ -26,7 +26,8 @@
 #include "sqllist.h"
 
 struct dwjob;
-struct pgpool;
+struct pgbatch;
+struct pgpool_result;
 
 /* What a unit knows of documents it already changed (a transaction may
  * read its own writes): key -> document, NULL doc = deleted. */
@@ -37,7 +38,36 @@ struct dwoverlay_item {
 	bson_t *doc;
 };
 
+/* Where a unit is.  dwapply.c's unit_set_state() is the only place that
+ * changes u->st; it keeps a->building, a->inflight and a->ninflight right.
+ *
+ *   NEW --> COMPUTING <--dwunit_select / dwunit_select_done--> SELECTING
+ *             |    \--dwunit_fail*--> FAILED | FAILED_PERMANENT
+ *             v                               |
+ *   unit_submit: IN_FLIGHT (a batch to send) or DONE (nothing to send, failed)
+ *   IN_FLIGHT --batch_done--> DONE --head of a->inflight--> CALLBACK
+ *   reject (entry not admitted): NEW --> DONE
+ */
+enum dwunit_state {
+	DWUNIT_ST_NEW,            /* entries being gathered (pump, reject); on no list */
+	DWUNIT_ST_COMPUTING,      /* ops being computed in order (a->building when it reads) */
+	DWUNIT_ST_SELECTING,      /* waiting for the current op's SELECT (a->building) */
+	DWUNIT_ST_FAILED,         /* computing failed (why): the rest is skipped, the unit
+	                           * is called back TRANSIENT */
+	DWUNIT_ST_FAILED_PERMANENT, /* computing failed for good (e.g. a document no row can
+	                           * hold): entry bad_entry is dead-lettered, the others
+	                           * computed again; a served write may take it back
+	                           * (dwunit_recover_permanent) */
+	DWUNIT_ST_IN_FLIGHT,      /* in a->inflight, its write batch in the pool */
+	DWUNIT_ST_DONE,           /* in a->inflight, outcome known: called back when it
+	                           * reaches the head */
+	DWUNIT_ST_CALLBACK,       /* off every list: its entries are called back, then freed */
+};
+
+const char *dwunit_state_to_str(enum dwunit_state st);
+
 struct dwunit {
+	enum dwunit_state st;     /* unit_set_state() only */
 	struct dwapply *a;
 	struct dwentry_list entries;
 	unsigned n;
@@ -59,28 +89,42 @@ struct dwunit {
 	bson_t cur_op;            /* the op being computed (static view) */
 	struct dwoverlay_item *ov;
 	size_t nov, ov_cap;
-	bool failed;              /* compute failed: transient for the whole unit */
-	char why[256];
-	bool done;                /* outcome known; called back when it reaches the head */
-	enum dwapply_outcome outcome;
+	char why[256];            /* FAILED*, and DONE unless APPLIED */
+	enum dwapply_outcome outcome; /* DONE */
 	unsigned bad_entry;       /* PERMANENT: the entry to dead-letter (index in entries) */
-	bool permanent;           /* computing failed for good (e.g. a document no row can hold) */
 	TAILQ_ENTRY(dwunit) link;
 };
 TAILQ_HEAD(dwunit_list, dwunit);
 
-/* The unit's SELECTs and write batches go through the engine's pool. */
-struct pgpool *dwapply_pool(struct dwapply *a);
+/* Submit the current op's SELECT (b) through the engine's pool; the unit
+ * waits for it (SELECTING).  True: the pool owns b, and cb (never called
+ * from in here) starts with dwunit_select_done and ends with dwunit_resume
+ * (or another SELECT).  False: the caller still owns b. */
+bool dwunit_select(struct dwunit *u, struct pgbatch *b,
+		   void (*cb)(const struct pgpool_result *res, void *arg), void *arg)
+	__attribute__((warn_unused_result));
+/* In a SELECT's callback: the unit computes again. */
+void dwunit_select_done(struct dwunit *u);
 
 /* Add stmts to the unit's write batch, attributed to the current entry. */
 bool dwunit_add_writes(struct dwunit *u, struct sqllist *l);
 /* The current op's SELECT came back (or failed): continue the unit. */
 void dwunit_resume(struct dwunit *u);
+/* Computing failed (the first failure wins): the unit is TRANSIENT. */
 void dwunit_fail(struct dwunit *u, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* The current entry can never be applied: it is dead-lettered, the others
  * of the unit are computed again. */
 void dwunit_fail_permanent(struct dwunit *u, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
+/* Whether computing failed (transient or permanent): stop computing. */
+static inline bool dwunit_failed(const struct dwunit *u)
+{
+	return u->st == DWUNIT_ST_FAILED || u->st == DWUNIT_ST_FAILED_PERMANENT;
+}
+/* A served write answers the current entry's permanent failure itself (a
+ * writeError; u->why says what): the unit computes on.  False when u did
+ * not fail permanently. */
+bool dwunit_recover_permanent(struct dwunit *u);
 
 enum dwop_step { DWOP_DONE, DWOP_WAIT, DWOP_FAILED };
 /* Start computing u->cur_op; DWOP_WAIT when a SELECT was submitted. */

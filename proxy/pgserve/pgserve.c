@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "dwtrans.h"
+#include "hash.h"
 #include "log.h"
 #include "metrics.h"
 #include "opmsg.h"
@@ -175,14 +176,17 @@ void pgserve_build_reply(struct pgserve *s, const struct dwunit *u)
 
 /* ---- retries ---- */
 
+/* Keyed (SipHash): the client sends lsid and txnNumber, and a forced
+ * collision would evict other sessions' cached replies (their retries
+ * would then run again).  The cache lives in this process only. */
 static struct retry_slot *retry_slot(const struct pgserve *s)
 {
-	uint64_t h = 1469598103934665603ull;
+	struct hash_sip h;
 
-	for (int i = 0; i < 16; i++)
-		h = (h ^ s->lsid[i]) * 1099511628211ull;
-	h = (h ^ (uint64_t)s->txn) * 1099511628211ull;
-	return &retry_cache[h % RETRY_SLOTS];
+	hash_sip_init(&h);
+	hash_sip_add(&h, s->lsid, 16);
+	hash_sip_add(&h, &s->txn, sizeof s->txn);
+	return &retry_cache[hash_sip_end(&h) % RETRY_SLOTS];
 }
 
 static const bson_t *retry_find(const struct pgserve *s)

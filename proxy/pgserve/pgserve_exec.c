@@ -144,10 +144,8 @@ bool pgserve_put(struct dwunit *u, struct pgserve *s, const bson_t *doc)
 {
 	if (dwstore_put(u, s->run.mc, pgserve_tenant(u), doc))
 		return true;
-	if (u->permanent) {
-		u->failed = u->permanent = false;
+	if (dwunit_recover_permanent(u))
 		pgserve_stmt_error(s, CODE_VALIDATION, "%s", u->why);
-	}
 	return false;
 }
 
@@ -179,6 +177,7 @@ static void select_done(const struct pgpool_result *res, void *arg)
 	struct pgserve *s = serve_of(u);
 
 	free(sl);
+	dwunit_select_done(u);
 	if (res->cls != PGPOOL_OK) {
 		dwunit_fail(u, "reading candidates: %s", res->message);
 		(void)run_stmts(u, true);
@@ -205,7 +204,7 @@ bool pgserve_select(struct dwunit *u, const bson_t *filter)
 	}
 	pgbatch_keep_rows(b, 0);
 	sl->u = u;
-	if (!pgpool_submit(dwapply_pool(u->a), b, select_done, sl)) {
+	if (!dwunit_select(u, b, select_done, sl)) {
 		dwunit_fail(u, "PostgreSQL pool full or closing");
 		goto fail;
 	}
@@ -226,7 +225,7 @@ struct dwcand *pgserve_candidates(struct dwunit *u, struct pgserve *s, const bso
 	struct dwcand *c = dwop_candidates(u, s->run.mc, s->coll, filter, s->run.rows, nmatch,
 					   &unsupported);
 
-	if (!c && !u->failed)
+	if (!c && !dwunit_failed(u))
 		dwunit_fail(u, "out of memory");
 	if (c && unsupported) {
 		pgserve_stmt_error(s, CODE_NOT_IMPLEMENTED, "tandem cannot evaluate this filter on every document");
@@ -334,7 +333,7 @@ static enum dwop_step load_found(struct dwunit *u, struct pgserve *s, const bson
 		dwcands_free(c, n);
 	r->found_loaded = true;
 	r->phase = PH_START;
-	return u->failed ? DWOP_FAILED : DWOP_DONE;
+	return dwunit_failed(u) ? DWOP_FAILED : DWOP_DONE;
 }
 
 static enum dwop_step stmt_insert(struct dwunit *u, struct pgserve *s, const bson_t *cmd,
@@ -369,7 +368,7 @@ static enum dwop_step stmt_insert(struct dwunit *u, struct pgserve *s, const bso
 		if (pgserve_put(u, s, &withid))
 			r->n++;
 		bson_destroy(&withid);
-		return u->failed ? DWOP_FAILED : DWOP_DONE;
+		return dwunit_failed(u) ? DWOP_FAILED : DWOP_DONE;
 	}
 	if (BSON_ITER_HOLDS_ARRAY(&it) || BSON_ITER_HOLDS_REGEX(&it)) {
 		pgserve_stmt_error(s, CODE_BAD_VALUE, "can't use an %s for _id",
@@ -382,7 +381,7 @@ static enum dwop_step stmt_insert(struct dwunit *u, struct pgserve *s, const bso
 	}
 	if (pgserve_put(u, s, &doc))
 		r->n++;
-	return u->failed ? DWOP_FAILED : DWOP_DONE;
+	return dwunit_failed(u) ? DWOP_FAILED : DWOP_DONE;
 }
 
 /* ---- the statement loop ---- */
@@ -446,7 +445,7 @@ static enum dwop_step run_stmts(struct dwunit *u, bool async)
 
 	if (!more)
 		dwunit_fail(u, "served write without its command");
-	while (more && !u->failed && !r->stop && r->i < s->nstmts && r->i < s->stop_at) {
+	while (more && !dwunit_failed(u) && !r->stop && r->i < s->nstmts && r->i < s->stop_at) {
 		if (s->excluded[r->i]) {
 			more = next_stmt(s);
 			continue;
@@ -457,14 +456,14 @@ static enum dwop_step run_stmts(struct dwunit *u, bool async)
 			r->rows = NULL;        /* valid during its callback only */
 			return DWOP_WAIT;
 		}
-		if (st == DWOP_FAILED || u->failed)
+		if (st == DWOP_FAILED || dwunit_failed(u))
 			break;
 		more = next_stmt(s);
 	}
 	r->rows = NULL;
-	if (!u->failed)
+	if (!dwunit_failed(u))
 		pgserve_build_reply(s, u);
-	enum dwop_step ret = u->failed ? DWOP_FAILED : DWOP_DONE;
+	enum dwop_step ret = dwunit_failed(u) ? DWOP_FAILED : DWOP_DONE;
 	if (async)
 		dwunit_resume(u);      /* may finish the unit: u and s are freed */
 	return ret;

@@ -9,19 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/types.h>
-#include <time.h>
 
+#include "clock.h"
 #include "sortspec.h"
 #include "update.h"
-
-/* tandem is the server: $currentDate takes its clock. */
-static int64_t pgserve_now_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* ---- update / delete / findAndModify ---- */
 
@@ -132,7 +123,9 @@ static bool upsert_insert(struct dwunit *u, struct pgserve *s, const struct stmt
 	bool repl = update_kind_of(&v->u) == UPDATE_KIND_REPLACEMENT;
 	bson_t seed, out;
 	bson_error_t err;
-	struct update_args args = {&v->u, v->has_af ? &v->af : NULL, NULL, true, pgserve_now_ms()};
+	/* tandem is the server: $currentDate takes its clock */
+	struct update_args args = {&v->u, v->has_af ? &v->af : NULL, NULL, true,
+				   (int64_t)clock_wall_ms()};
 	bool ok = false;
 
 	if (post)
@@ -180,7 +173,7 @@ static bool apply_updates(struct dwunit *u, struct pgserve *s, const struct stmt
 	*modified = 0;
 	for (; ok && done < k; done++) {
 		struct update_args args = {&v->u, v->has_af ? &v->af : NULL, &c[done].m, false,
-					   pgserve_now_ms()};
+					   (int64_t)clock_wall_ms()};
 		sts[done] = update_apply(c[done].doc, &args, &outs[done], &err);
 		if (sts[done] != UPDATE_OK && sts[done] != UPDATE_NOOP) {
 			pgserve_update_failed(s, sts[done], &err);
@@ -269,7 +262,7 @@ static enum dwop_step upsert_now(struct dwunit *u, struct pgserve *s, const stru
 	if (upsert_insert(u, s, v, &post) && s->cmd == DWS_FAM)
 		fam_reply(s, v, 1, false, v->want_new ? &post : NULL, NULL);
 	bson_destroy(&post);
-	return u->failed ? DWOP_FAILED : DWOP_DONE;
+	return dwunit_failed(u) ? DWOP_FAILED : DWOP_DONE;
 }
 
 /* The upsert's _id came from the filter: a row the filter did not match
@@ -283,7 +276,7 @@ static enum dwop_step id_checked(struct dwunit *u, struct pgserve *s, const stru
 	struct dwcand *c = pgserve_candidates(u, s, &f, &n);
 	bson_destroy(&f);
 	if (!c)
-		return u->failed ? DWOP_FAILED : DWOP_DONE;
+		return dwunit_failed(u) ? DWOP_FAILED : DWOP_DONE;
 	dwcands_free(c, n);
 	if (n > 0) {
 		pgserve_dup_key(s, &s->run.upsert_id);
@@ -301,7 +294,7 @@ static enum dwop_step rows_in(struct dwunit *u, struct pgserve *s, const struct 
 	bool single = s->cmd == DWS_FAM || (s->cmd == DWS_UPDATE ? !v->multi : v->limit == 1);
 
 	if (!c)
-		return u->failed ? DWOP_FAILED : DWOP_DONE;
+		return dwunit_failed(u) ? DWOP_FAILED : DWOP_DONE;
 	ssize_t first = single ? pick_one(s, v, c, nmatch) : 0;
 	if (first < -1) {
 		dwcands_free(c, nmatch);
@@ -324,7 +317,7 @@ static enum dwop_step rows_in(struct dwunit *u, struct pgserve *s, const struct 
 		return ok ? DWOP_WAIT : DWOP_FAILED;
 	}
 	if (s->cmd == DWS_DELETE || (s->cmd == DWS_FAM && v->remove)) {
-		for (size_t i = 0; i < k && !u->failed; i++) {
+		for (size_t i = 0; i < k && !dwunit_failed(u); i++) {
 			bson_iter_t it;
 			if (bson_iter_init_find(&it, t[i].doc, "_id"))
 				(void)dwstore_delete(u, r->mc, pgserve_tenant(u), bson_iter_value(&it));
@@ -345,7 +338,7 @@ static enum dwop_step rows_in(struct dwunit *u, struct pgserve *s, const struct 
 		bson_destroy(&post);
 	}
 	dwcands_free(c, nmatch);
-	return u->failed ? DWOP_FAILED : DWOP_DONE;
+	return dwunit_failed(u) ? DWOP_FAILED : DWOP_DONE;
 }
 
 /* One update / delete statement, or findAndModify (st = the command). */

@@ -1,5 +1,5 @@
 /*
- * flags_probe.c - drives proxy/flags.c for tests/integration/test_flags.py.
+ * flags_probe.c - drives shift/flags.c for tests/integration/test_flags.py.
  *
  *   flags_probe [--redis URL] [--set KEY=VALUE]... [--extra N]
  *               TENANT[,TENANT...] ITERATIONS [INTERVAL_MS]
@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "cfg.h"
+#include "clock.h"
 #include "flags.h"
 #include "log.h"
 
@@ -34,14 +35,6 @@ static int usage(void)
 	return 2;
 }
 
-static unsigned long long wall_ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (unsigned long long)ts.tv_sec * 1000ull + (unsigned long long)ts.tv_nsec / 1000000ull;
-}
-
 static void print_line(const char *tenant)
 {
 	struct flags_view v;
@@ -52,7 +45,7 @@ static void print_line(const char *tenant)
 	printf("now_ms=%llu tenant=%s write_mode=%s read_pct=%g shadow_pct=%g phase=%s version=%llu "
 	       "last_ok_ms=%llu refreshes=%llu errors=%llu invalid=%llu messages=%llu tenants=%llu "
 	       "connected=%d\n",
-	       wall_ms(), tenant, flags_write_mode_to_str(v.write_mode), v.read_pct, v.shadow_pct,
+	       (unsigned long long)clock_wall_ms(), tenant, flags_write_mode_to_str(v.write_mode), v.read_pct, v.shadow_pct,
 	       v.phase[0] ? v.phase : "-", (unsigned long long)v.version,
 	       (unsigned long long)st.last_ok_ms, (unsigned long long)st.refreshes,
 	       (unsigned long long)st.refresh_errors, (unsigned long long)st.invalid_values,

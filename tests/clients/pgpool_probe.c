@@ -1,5 +1,5 @@
 /*
- * pgpool_probe.c - drives proxy/pgpool.c on its own event_base for
+ * pgpool_probe.c - drives common/pg/pgpool.c on its own event_base for
  * tests/integration/test_pgpool.py.  Output is one JSON object per line.
  *
  *   pgpool_probe bulk CONNINFO CONNS N [ROWS]

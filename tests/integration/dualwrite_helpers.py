@@ -24,6 +24,7 @@ What is here:
   write_mapping(path, colls)         a mapping file: id int8 + column x int8
   start_mode(start, mongo_uri, mode, ...)   tandem in a write mode (see its doc)
   set_tenant_mode(redis_url, tenant, mode)
+  redis_command(redis_url, *args)    one command in the URL's database (AUTH too)
   metrics_values(text), wait_applied(tandem, timeout=30)
   dump(ctl, dsn, tenant, coll, mapping)   -> list of documents
   upstream_docs(coll)                -> list of documents sorted by _id
@@ -198,17 +199,58 @@ def start_mode(start, mongo_uri, mode, pg_dsn=None, redis_url=None, mapping=None
 
 
 def set_tenant_mode(redis_url, tenant, mode, settle_s=1.1):
-	"""HSET tandem:tenant:<tenant> write_mode <mode> over a raw RESP socket
-	(no redis module needed), then wait for tandem to see it (<= 1 s)."""
-	m = re.match(r"redis://([^:/]+):(\d+)", redis_url)
-	args = ["HSET", "tandem:tenant:%s" % tenant, "write_mode", mode]
-	req = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(a.encode()), a) for a in args)
-	with socket.create_connection((m.group(1), int(m.group(2))), timeout=5) as s:
-		s.sendall(req.encode())
-		reply = s.recv(64)
-	if not reply.startswith(b":"):
+	"""HSET tandem:tenant:<tenant> write_mode <mode> in the URL's database,
+	then wait for tandem to see it (<= 1 s)."""
+	reply = redis_command(redis_url, "HSET", "tandem:tenant:%s" % tenant, "write_mode", mode)
+	if not isinstance(reply, int):
 		raise AssertionError("HSET failed: %r" % reply)
 	time.sleep(settle_s)
+
+
+_REDIS_URL = re.compile(r"redis://(?:([^:@/]*):([^@/]*)@)?([^:/@]+):(\d+)(?:/(\d*))?$")
+
+
+def redis_command(redis_url, *args):
+	"""One Redis command over a raw RESP socket (no redis module needed), in
+	the database of redis_url (redis://[USER:PASSWORD@]HOST:PORT[/DB], AUTH
+	first when it has a password).  Returns the reply: int, str (status or
+	error), bytes, list or None."""
+	m = _REDIS_URL.match(redis_url)
+	if not m:
+		raise ValueError("not a redis://HOST:PORT[/DB] URL: %r" % redis_url)
+	user, password, host, port, db = m.groups()
+	setup = []
+	if password:
+		setup.append(["AUTH", user, password] if user else ["AUTH", password])
+	if db and int(db):
+		setup.append(["SELECT", db])
+	with socket.create_connection((host, int(port)), timeout=5) as s:
+		f = s.makefile("rb")
+
+		def call(cmd):
+			s.sendall(("*%d\r\n" % len(cmd) + "".join("$%d\r\n%s\r\n" % (len(str(a).encode()), a)
+				for a in cmd)).encode())
+			return _resp(f)
+		for cmd in setup:
+			reply = call(cmd)
+			if reply != "OK":
+				raise AssertionError("%s failed: %r" % (cmd[0], reply))
+		return call(args)
+
+
+def _resp(f):
+	line = f.readline().rstrip(b"\r\n")
+	kind, rest = line[:1], line[1:]
+	if kind == b":":
+		return int(rest)
+	if kind in (b"+", b"-"):
+		return rest.decode()
+	if kind == b"$":
+		n = int(rest)
+		return None if n < 0 else f.read(n + 2)[:-2]
+	if kind == b"*":
+		return [_resp(f) for _ in range(int(rest))]
+	raise AssertionError("unexpected RESP %r" % line)
 
 
 _METRIC = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)")

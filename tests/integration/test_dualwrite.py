@@ -9,7 +9,6 @@ start their own.
 
 import os
 import re
-import socket
 import subprocess
 import time
 
@@ -30,28 +29,8 @@ def _ctl(tandem_bin):
 
 
 def _redis(url, *args):
-	"""One Redis command over RESP; returns the decoded reply (int, str, list)."""
-	m = re.match(r"redis://([^:/]+):(\d+)", url)
-	req = "*%d\r\n" % len(args) + "".join("$%d\r\n%s\r\n" % (len(str(a).encode()), a) for a in args)
-	with socket.create_connection((m.group(1), int(m.group(2))), timeout=5) as s:
-		s.sendall(req.encode())
-		f = s.makefile("rb")
-		return _resp(f)
-
-
-def _resp(f):
-	line = f.readline().rstrip(b"\r\n")
-	kind, rest = line[:1], line[1:]
-	if kind == b":":
-		return int(rest)
-	if kind in (b"+", b"-"):
-		return rest.decode()
-	if kind == b"$":
-		n = int(rest)
-		return None if n < 0 else f.read(n + 2)[:-2]
-	if kind == b"*":
-		return [_resp(f) for _ in range(int(rest))]
-	raise AssertionError("unexpected RESP %r" % line)
+	"""One Redis command in the URL's database; the decoded reply (int, str, list)."""
+	return dw.redis_command(url, *args)
 
 
 def _client(t):

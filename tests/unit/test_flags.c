@@ -1,10 +1,11 @@
 /*
- * test_flags.c - the pure parts of the flag cache: value parsers (strict
- * percentages, write modes, phases), flags_layer_set on good, bad and
- * unknown fields, the field-wise precedence of flags_merge (tenant over
+ * test_flags.c - the pure parts of the flag cache: value parsers (write
+ * modes, phases; percentages are test_pct.c's), flags_layer_set on good,
+ * bad and unknown fields, the field-wise precedence of flags_merge (tenant over
  * tandem:defaults over config over built-in) with the reported sources,
- * the config defaults, the Redis URL, and the no-Redis mode of
- * flags_start/flags_get (no thread, config defaults for every tenant).
+ * the config defaults, and the no-Redis mode of flags_start/flags_get (no
+ * thread, config defaults for every tenant).  The Redis URL has its own
+ * suite (test_redisurl.c).
  * Everything that needs a Redis is in tests/integration/test_flags.py.
  */
 #include <stdlib.h>
@@ -14,44 +15,6 @@
 
 #include "cfg.h"
 #include "flags.h"
-
-static bool pct(const char *s, double *d)
-{
-	return flags_pct_parse(s, strlen(s), d);
-}
-
-Test(flags, pct_accepts_integers_and_decimals_in_range)
-{
-	double d = -1;
-
-	cr_assert(pct("0", &d) && d == 0.0);
-	cr_assert(pct("100", &d) && d == 100.0);
-	cr_assert(pct("12.25", &d) && d == 12.25);
-	cr_assert(pct("0.5", &d) && d == 0.5);
-	cr_assert(pct(".5", &d) && d == 0.5);
-	cr_assert(pct("5.", &d) && d == 5.0);
-	cr_assert(pct("100.000", &d) && d == 100.0);
-}
-
-Test(flags, pct_rejects_out_of_range_and_garbage)
-{
-	static const char *const bad[] = {"", "150", "100.01", "-1", "-0", "+5", "abc", "5a", "1e2",
-					  "0x10", " 5", "5 ", "nan", "inf", ".", "1.2.3", "5%",
-					  "00000000000000000000000000000001"};
-	double d = 42;
-
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert_not(pct(bad[i], &d), "'%s' accepted", bad[i]);
-	cr_assert_eq(d, 42, "a rejected value must not write the output");
-}
-
-Test(flags, pct_is_bounded_by_len_not_nul)
-{
-	double d;
-
-	cr_assert(flags_pct_parse("50garbage", 2, &d) && d == 50.0);
-	cr_assert_not(flags_pct_parse("5\0" "0", 3, &d)); /* embedded NUL is not a digit */
-}
 
 Test(flags, write_modes_round_trip_and_reject_others)
 {
@@ -198,33 +161,6 @@ Test(flags, base_from_cfg)
 	cr_assert_not(flags_base_from_cfg(&c, &v, err, sizeof(err)));
 	cr_assert(strstr(err, "defaults.shadow_pct"), "%s", err);
 	cfg_free(&c);
-}
-
-Test(flags, redis_url)
-{
-	char host[64], err[256];
-	uint16_t port;
-	int db;
-
-	cr_assert(flags_redis_url_parse("redis://127.0.0.1:6380/0", host, sizeof(host), &port, &db, err,
-					sizeof(err)));
-	cr_assert_str_eq(host, "127.0.0.1");
-	cr_assert_eq(port, 6380);
-	cr_assert_eq(db, 0);
-	cr_assert(flags_redis_url_parse("redis://cache", host, sizeof(host), &port, &db, err, sizeof(err)));
-	cr_assert_str_eq(host, "cache");
-	cr_assert_eq(port, 6379);
-	cr_assert(flags_redis_url_parse("redis://[::1]:7000/3", host, sizeof(host), &port, &db, err,
-					sizeof(err)));
-	cr_assert_str_eq(host, "::1");
-	cr_assert_eq(port, 7000);
-	cr_assert_eq(db, 3);
-	static const char *const bad[] = {"http://x:1", "redis://", "redis://:6379", "redis://h:0",
-					  "redis://h:99999", "redis://h:1/x", "redis://u:p@h:1",
-					  "redis://h:1?db=2", "127.0.0.1:6379"};
-	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert_not(flags_redis_url_parse(bad[i], host, sizeof(host), &port, &db, err, sizeof(err)),
-			      "%s accepted", bad[i]);
 }
 
 Test(flags, without_redis_every_tenant_gets_the_config_defaults)

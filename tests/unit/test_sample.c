@@ -103,8 +103,8 @@ static void caps_rejects(const char *spec, const char *want)
 
 Test(sample, caps_errors_name_the_item)
 {
-	caps_rejects("orders", "item 1 'orders': expected COLLECTION=PERCENT");
-	caps_rejects("orders=10,=5", "item 2 '=5': the collection name is empty");
+	caps_rejects("orders", "item 1 'orders': expected NAME=PERCENT");
+	caps_rejects("orders=10,=5", "item 2 '=5': the name is empty");
 	caps_rejects("orders=abc", "item 1 'orders=abc': 'abc' is not a percentage from 0 to 100");
 	caps_rejects("orders=100.5", "'100.5' is not a percentage");
 	caps_rejects("orders=-1", "'-1' is not a percentage");
@@ -114,7 +114,7 @@ Test(sample, caps_errors_name_the_item)
 	caps_rejects("orders=", "'' is not a percentage");
 	caps_rejects("orders=10,,users=1", "item 2 is empty");
 	caps_rejects("orders=10,", "item 2 is empty");
-	caps_rejects("a=1,orders=1,b=2,orders=2", "collection 'orders' is given twice");
+	caps_rejects("a=1,orders=1,b=2,orders=2", "'orders' is given twice");
 }
 
 /* ---------------------------------------------------------------- ignore paths */
