@@ -18,6 +18,8 @@
 #include "admin.h"
 #include "cfg.h"
 #include "dualwrite.h"
+#include "dwforward.h"
+#include "dwtouch.h"
 #include "shadow.h"
 #include "flags.h"
 #include "log.h"
@@ -187,7 +189,9 @@ static void start_dualwrite(void)
 	/* Served writes answer through the worker's inbox; shadow reads wait
 	 * for the dual-write watermark.  Passed in: neither folder depends on
 	 * the proxy core. */
-	static const struct shadow_writes writes = {dualwrite_submitted, dualwrite_settled};
+	static const struct shadow_writes writes = {dualwrite_submitted, dualwrite_settled,
+						    dwtouch_doc_seq, dwtouch_coll_seq,
+						    dwforward_count, dwforward_replied};
 	pgserve_set_reply(worker_post_reply);
 	if (!dualwrite_start(&live, px_mapping, &pgserve_ops, err, sizeof(err)))
 		die_config(err);

@@ -68,6 +68,7 @@ static struct {
 } sh;
 
 static void fetch_next(struct shrun *r);
+static bool writes_ready(struct shrun *r);
 
 void shadow_submit(struct shjob *job)
 {
@@ -160,7 +161,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	if (clock_mono_us() >= r->job->deadline_us) {
-		if (r->st == SHRUN_ST_WAIT_WRITES && !shadow_writes_settled(r->job->dw_seq)) {
+		if (r->st == SHRUN_ST_WAIT_WRITES && !writes_ready(r)) {
 			shmetrics_skipped(r->job->db, job_coll(r->job), "lag");
 			run_end(r);
 			return;
@@ -269,9 +270,9 @@ static void fetch_next(struct shrun *r)
 	struct mapping_collection scratch;
 	bson_t empty = BSON_INITIALIZER;
 
-	if (r->next == 0 && !shadow_writes_settled(r->job->dw_seq)) {
+	if (r->next == 0 && !writes_ready(r)) {
 		shrun_set_state(r, SHRUN_ST_WAIT_WRITES);
-		arm(r, LAG_POLL_US);   /* writes acknowledged before the read are not applied yet */
+		arm(r, LAG_POLL_US);   /* writes the answer may hold are not applied yet */
 		return;
 	}
 	if (r->next == r->ncolls) {
@@ -504,6 +505,28 @@ bool shadow_writes_settled(uint64_t seq)
 uint64_t shadow_writes_submitted(void)
 {
 	return shadow_conf.writes.submitted ? shadow_conf.writes.submitted() : 0;
+}
+
+uint64_t shadow_writes_forwarded(void)
+{
+	return shadow_conf.writes.forwarded ? shadow_conf.writes.forwarded() : 0;
+}
+
+/* Whether every write MongoDB's answer may hold is in PostgreSQL (or
+ * queued): first every captured write forwarded before the answer came
+ * back has its reply, then every write submitted by that moment is applied.
+ * Writes that land after that are found by shadow_race.c. */
+static bool writes_ready(struct shrun *r)
+{
+	const struct shadow_writes *w = &shadow_conf.writes;
+
+	if (!r->have_wait) {
+		if (w->replied && !w->replied(r->job->fwd_seq))
+			return false;
+		r->wait_seq = shadow_writes_submitted();
+		r->have_wait = true;
+	}
+	return shadow_writes_settled(r->wait_seq);
 }
 
 bool shadow_start(const struct cfg *cfg, const struct mapping *mapping,

@@ -27,6 +27,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <bson/bson.h>
+
 #include "inspect.h"
 
 struct cfg;
@@ -41,6 +43,14 @@ struct shjob;
 struct shadow_writes {
 	uint64_t (*submitted)(void);
 	bool (*settled)(uint64_t seq);
+	/* The latest write number that reached PostgreSQL for document id of
+	 * db.coll, or for any document of it (dwtouch.h); NULL: never. */
+	uint64_t (*doc_seq)(const char *db, const char *coll, const bson_value_t *id);
+	uint64_t (*coll_seq)(const char *db, const char *coll);
+	/* Captured writes forwarded to MongoDB so far, and whether every one
+	 * numbered <= n has its reply (dwforward.h); NULL: none in flight. */
+	uint64_t (*forwarded)(void);
+	bool (*replied)(uint64_t n);
 };
 
 /* Start the shadow thread when cfg->pg is set.  mapping may be NULL and

@@ -71,6 +71,7 @@ struct shjob *shadow_capture_request(uint64_t conn, const struct msg_info *info,
 	bson_init(&job->reply);
 	job->conn = conn;
 	job->request_id = info->header.request_id;
+	job->read_seq = shadow_writes_submitted();
 	snprintf(job->db, sizeof(job->db), "%s", info->db);
 	snprintf(job->op, sizeof(job->op), "%s", info->command);
 	return job;
@@ -106,7 +107,7 @@ void shadow_capture_submit(struct shjob *job)
 		shadow_job_free(job);
 		return;
 	}
-	job->dw_seq = shadow_writes_submitted();
+	job->fwd_seq = shadow_writes_forwarded();
 	job->deadline_us = clock_mono_us() + shadow_conf.timeout_us;
 	shadow_submit(job);
 }

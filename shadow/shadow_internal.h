@@ -29,7 +29,10 @@ struct shjob {
 	char op[64];              /* the command name */
 	uint64_t conn;
 	int32_t request_id;       /* the client's requestID */
-	uint64_t dw_seq;          /* dual-write jobs submitted before the reply */
+	uint64_t read_seq;        /* dual-write jobs submitted before the request:
+	                           * every one is in MongoDB's answer (shadow_race.c) */
+	uint64_t fwd_seq;         /* captured writes forwarded before the reply: any
+	                           * of them may be in it (shadow.c waits for them) */
 	double mongo_ms;
 	uint64_t deadline_us;     /* monotonic */
 	TAILQ_ENTRY(shjob) link;
@@ -72,6 +75,8 @@ struct shrun {
 	struct shjob *job;
 	struct readexec_plan plan;
 	bool have_plan;
+	bool have_wait;           /* wait_seq is set (writes_ready in shadow.c) */
+	uint64_t wait_seq;        /* submitted writes to wait for once fwd_seq replied */
 	bson_t filter;            /* pushed down for the main collection (owned) */
 	struct agg_info agg;
 	const char *colls[SHADOW_MAX_COLLS]; /* [0] main; then $lookup's */
@@ -104,6 +109,7 @@ extern _Atomic unsigned shadow_nqueued;
 
 /* The dual-write watermark through shadow_conf.writes (true / 0 without). */
 bool shadow_writes_settled(uint64_t seq);
+uint64_t shadow_writes_forwarded(void);
 uint64_t shadow_writes_submitted(void);
 /* Hand a job to the shadow thread (worker side). */
 void shadow_submit(struct shjob *job);
@@ -123,5 +129,11 @@ const struct mapping_collection *shexec_collection(const char *coll,
 /* ---- shadow.c ---- */
 /* LPUSH + LTRIM tandem:mismatches:<tenant> (best effort, counted). */
 void shadow_redis_push(const char *tenant, const char *line, size_t len);
+
+/* shadow_race.c: whether r's answer may be compared with PostgreSQL's pg
+ * (which is the same moment as MongoDB's for what is compared); documents
+ * written after the read may be taken out of both replies first.  False:
+ * counted as skipped "raced". */
+bool shrace_fair(struct shrun *r, bson_t *pg);
 
 #endif

@@ -34,7 +34,7 @@ struct replay {
 	struct dwapply *a;
 	struct dwqueue *q;
 	struct event *tick;
-	uint64_t started_ms, last_progress_ms, last_change_ms, last_done;
+	uint64_t started_ms, last_progress_ms, last_change_ms, last_done, last_depth;
 	bool stalled;
 };
 
@@ -85,8 +85,11 @@ static void tick_cb(evutil_socket_t fd, short what, void *arg)
 	if (dwapply_pending(r->a) == 0)
 		dwqueue_drain(r->q, r->a, 1000);
 	dwqueue_stats(r->q, &st);
-	if (st.applied + st.deadlettered != r->last_done) {
+	/* Progress is ours or, for a tenant whose drain lock a running tandem
+	 * holds, its queue moving: only a queue nobody drains is a stall. */
+	if (st.applied + st.deadlettered != r->last_done || st.depth != r->last_depth) {
 		r->last_done = st.applied + st.deadlettered;
+		r->last_depth = st.depth;
 		r->last_change_ms = now;
 	}
 	if (now - r->last_progress_ms >= 1000) {

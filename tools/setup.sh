@@ -30,8 +30,9 @@ if [ "${SKIP_APT:-0}" != 1 ] && [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
-# The Node.js driver and mongosh used by the integration tests.
-if [ ! -d tests/node/node_modules/mongodb ] || [ ! -x tests/node/node_modules/.bin/mongosh ]; then
+# The Node.js driver, mongosh and Mongoose used by the integration tests.
+if [ ! -d tests/node/node_modules/mongodb ] || [ ! -x tests/node/node_modules/.bin/mongosh ] ||
+   [ ! -d tests/node/node_modules/mongoose ]; then
   echo "setup: npm ci in tests/node"
   (cd tests/node && npm ci --no-audit --no-fund --loglevel=error)
 fi

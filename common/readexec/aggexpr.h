@@ -16,7 +16,8 @@
  * {b: 2}] is [1, 2]), $$ROOT, $$CURRENT, $$REMOVE, $literal, object and
  * array literals; $add $subtract $multiply $divide $mod $abs $ceil $floor
  * $round $trunc (int32 -> int64 -> double promotion; decimal128 operands
- * are UNSUPPORTED); $eq $ne $gt $gte $lt $lte $cmp; $and $or $not $cond
+ * are UNSUPPORTED); $sum $avg (mongod's double-double sum, summation.h);
+ * $eq $ne $gt $gte $lt $lte $cmp; $and $or $not $cond
  * $ifNull $switch; $concat $toLower $toUpper $substrBytes $substr
  * $strLenBytes $split; $size $arrayElemAt $in $isArray $first $last $slice;
  * $type $toString (strings, null, integers and booleans only).

@@ -9,11 +9,17 @@
  *   - a double operand makes the result double; $divide is always double;
  *   - decimal128 operands, and type errors whose code/message differ across
  *     server versions, are UNSUPPORTED rather than guessed.
+ *
+ * $sum and $avg are mongod's accumulators applied to the arguments
+ * (ExpressionFromAccumulator): non-numbers are ignored rather than giving
+ * null, and the adding is summation.h's, shared with $group.  $add adds
+ * naively, as mongod's ExpressionAdd does.
  */
 #include <math.h>
 #include <string.h>
 
 #include "aggexpr_internal.h"
+#include "summation.h"
 
 static double to_double(const bson_value_t *v)
 {
@@ -162,6 +168,54 @@ static enum agg_status op_multiply(const bson_value_t *arg, struct aggx_ctx *ctx
 	else
 		aggx_set_double(out, s.d);
 	return AGG_OK;
+}
+
+/* ---- $sum / $avg ---------------------------------------------------------------- */
+
+/* Feed the arguments to acc as mongod's ExpressionFromAccumulator does: a
+ * single argument that is an array adds its elements, any other single
+ * argument adds itself, several arguments add each (an array among them
+ * is not a number: ignored, like any non-number). */
+static enum agg_status sum_args(const bson_value_t *arg, struct aggx_ctx *ctx, struct summation_acc *acc)
+{
+	bson_value_t vals[AGGX_MAX_ARGS];
+	size_t n = 0;
+	bson_iter_t it;
+	enum agg_status st = aggx_eval_args(arg, ctx, vals, &n);
+
+	if (st != AGG_OK)
+		return st;
+	if (n == 1 && vals[0].value_type == BSON_TYPE_ARRAY) {
+		if (aggx_iter_array(&vals[0], &it))
+			while (bson_iter_next(&it))
+				if (summation_acc_add(acc, bson_iter_value(&it)) == SUMMATION_DECIMAL)
+					return aggx_unsupported(ctx, "expr:decimal");
+		return AGG_OK;
+	}
+	for (size_t i = 0; i < n; i++)
+		if (summation_acc_add(acc, &vals[i]) == SUMMATION_DECIMAL)
+			return aggx_unsupported(ctx, "expr:decimal");
+	return AGG_OK;
+}
+
+static enum agg_status op_sum_avg(const bson_value_t *arg, struct aggx_ctx *ctx, bson_value_t *out, bool avg)
+{
+	struct summation_acc acc = { 0 };
+	enum agg_status st = sum_args(arg, ctx, &acc);
+
+	if (st == AGG_OK)
+		(avg ? summation_acc_avg : summation_acc_sum)(&acc, out);
+	return st;
+}
+
+static enum agg_status op_sum(const bson_value_t *arg, struct aggx_ctx *ctx, bson_value_t *out)
+{
+	return op_sum_avg(arg, ctx, out, false);
+}
+
+static enum agg_status op_avg(const bson_value_t *arg, struct aggx_ctx *ctx, bson_value_t *out)
+{
+	return op_sum_avg(arg, ctx, out, true);
 }
 
 /* ---- binary operators --------------------------------------------------------- */
@@ -429,6 +483,8 @@ static enum agg_status op_trunc(const bson_value_t *arg, struct aggx_ctx *ctx, b
 const struct aggx_op aggx_arith_ops[] = {
 	{ "$add", op_add, 0, -1, NULL },
 	{ "$multiply", op_multiply, 0, -1, NULL },
+	{ "$sum", op_sum, 0, -1, NULL },
+	{ "$avg", op_avg, 0, -1, NULL },
 	{ "$subtract", op_subtract, 2, 2, NULL },
 	{ "$divide", op_divide, 2, 2, NULL },
 	{ "$mod", op_mod, 2, 2, NULL },

@@ -4,7 +4,7 @@
  *   aggexpr.c        entry points, dispatch table, field paths, variables,
  *                    object/array literals, the arena
  *   aggexpr_arith.c  $add $subtract $multiply $divide $mod $abs $ceil
- *                    $floor $round $trunc
+ *                    $floor $round $trunc; $sum $avg (summation.h)
  *   aggexpr_logic.c  comparisons, $and $or $not $cond $ifNull $switch
  *   aggexpr_str.c    string operators, $type, $toString
  *   aggexpr_array.c  array operators

@@ -3,14 +3,15 @@
  *
  * Keys: the _id expression's value (missing -> null); documents whose keys
  * are equal under aggregation comparison (1 == 1.0 == NumberLong(1)) share
- * a group, whose _id is the first key seen.  A hash consistent with that
- * equality (numbers by value) finds the group.  Output order of groups is
- * unspecified in mongod: every output document gets one tie class.
+ * a group, whose _id is the first key seen.  A keyed hash (SipHash)
+ * consistent with that equality (numbers by value) finds the group.
+ * Output order of groups is unspecified in mongod: every output document
+ * gets one tie class.
  *
  * Accumulators, as mongod's Accumulator* classes:
  *   $sum    numbers only (others ignored); int32 -> int64 -> double as the
- *           widest input and overflow demand; doubles summed with
- *           mongod's double-double summation (TwoSum), so 0.1+0.2+0.3 is
+ *           widest input and overflow demand; summed with mongod's
+ *           double-double summation (summation.h), so 0.1+0.2+0.3 is
  *           0.6 as mongod returns, not 0.6000000000000001
  *   $avg    that sum / count of numbers, double; null when none
  *   $min $max  ignoring null/missing/undefined; null when none
@@ -20,7 +21,8 @@
  *   $count {}  number of documents
  * $first/$last/$push need a defined input order: two documents of one
  * non-zero tie class in a group make the run UNSUPPORTED "order:$group".
- * decimal128 inputs to $sum/$avg are UNSUPPORTED.
+ * decimal128 inputs to $sum/$avg are UNSUPPORTED, and so is $sum of a
+ * constant double with a fraction (mongod versions differ there).
  */
 #include <math.h>
 #include <stdio.h>
@@ -30,6 +32,8 @@
 #include "aggregate_internal.h"
 #include "aggexpr_internal.h"
 #include "bsoncmp.h"
+#include "hash.h"
+#include "summation.h"
 
 enum acc_kind { ACC_SUM, ACC_AVG, ACC_MIN, ACC_MAX, ACC_FIRST, ACC_LAST, ACC_PUSH, ACC_ADDTOSET, ACC_COUNT };
 
@@ -50,16 +54,9 @@ struct gspec {
 	bool ordered; /* has $first/$last/$push */
 };
 
-/* mongod's DoubleDoubleSummation */
-struct ddsum {
-	double sum, addend, special;
-};
-
 struct accstate {
-	struct ddsum dd;
-	__int128 isum; /* exact sum of the integers */
-	int type;      /* widest input: 0 int32, 1 int64, 2 double */
-	int64_t count;
+	struct summation_acc sum; /* $sum, $avg */
+	int64_t count;            /* $count */
 	bson_value_t val; /* min/max/first/last, copied (bson_value_copy) */
 	bool has;
 	bson_t *arr; /* push/addToSet (heap: bson_t wants 128-byte alignment) */
@@ -82,6 +79,22 @@ struct gtable {
 };
 
 /* ---- spec -------------------------------------------------------------------------- */
+
+/* {$sum: c} with a constant number c: current mongod adds c + c + ...
+ * naively (its constant-sum shortcut), older servers with the double-double
+ * sum.  Both agree unless c is a double with a fraction (10 x 0.1 is
+ * 0.9999999999999999 one way, 1.0 the other): that case is not guessed. */
+static bool sum_constant_ambiguous(const bson_value_t *e)
+{
+	bson_iter_t it;
+	const bson_value_t *c = e;
+
+	if (e->value_type == BSON_TYPE_DOCUMENT &&
+	    bson_iter_init_from_data(&it, e->value.v_doc.data, e->value.v_doc.data_len) && bson_iter_next(&it) &&
+	    strcmp(bson_iter_key(&it), "$literal") == 0)
+		c = bson_iter_value(&it);
+	return c->value_type == BSON_TYPE_DOUBLE && !(trunc(c->value.v_double) == c->value.v_double);
+}
 
 static enum agg_status parse_acc(const char *field, const bson_value_t *v, struct accspec *a, bson_error_t *err)
 {
@@ -108,6 +121,8 @@ static enum agg_status parse_acc(const char *field, const bson_value_t *v, struc
 			if (a->expr.value_type == BSON_TYPE_ARRAY)
 				return agg_unsupported(err, "invalid:accumulator_array");
 			st = aggx_check(&a->expr, err);
+			if (st == AGG_OK && a->kind == ACC_SUM && sum_constant_ambiguous(&a->expr))
+				return agg_unsupported(err, "group:$sum_double_constant");
 			return st;
 		}
 	snprintf(r, sizeof r, "group:%.50s", op);
@@ -149,97 +164,92 @@ static enum agg_status parse_group(const bson_value_t *arg, struct gspec *g, bso
 	return has_id ? AGG_OK : agg_unsupported(err, "invalid:$group_no_id");
 }
 
-/* ---- summation ------------------------------------------------------------------------ */
-
-static void dd_add_double(struct ddsum *s, double x)
-{
-	double hi, bp, lo;
-
-	if (!isfinite(x)) {
-		s->special += x;
-		return;
-	}
-	hi = s->sum + x;
-	bp = hi - s->sum;
-	lo = (s->sum - (hi - bp)) + (x - bp);
-	s->sum = hi;
-	s->addend += lo;
-}
-
-static void dd_add_long(struct ddsum *s, int64_t x)
-{
-	int64_t high = x / (1ll << 32) * (1ll << 32);
-	int64_t low = x - high;
-
-	dd_add_double(s, (double)low);
-	dd_add_double(s, (double)high);
-}
-
-static double dd_get(const struct ddsum *s)
-{
-	if (s->special != 0 || isnan(s->special))
-		return s->special;
-	return s->sum + s->addend;
-}
-
 /* ---- key hashing (consistent with bsoncmp equality) -------------------------------------- */
 
-static uint64_t mix(uint64_t h, uint64_t x)
+/* Keys come from the documents, so clients choose them: the hash is keyed
+ * (SipHash over a canonical form) so that they cannot pile groups onto one
+ * probe chain.  The value only places groups in this run's table.
+ * Canonical form: the comparison bracket, then a payload equal for values
+ * aggx_cmp calls equal (numbers by value: integral ones as int64, NaN as a
+ * tag, others as the double's bytes); strings and keys carry their length,
+ * documents and arrays end with a mark no element starts with. */
+
+#define KEY_INTEGRAL 1u
+#define KEY_NAN 2u
+#define KEY_DOUBLE 3u
+#define KEY_END UINT64_MAX
+
+static void key_word(struct hash_sip *st, uint64_t x)
 {
-	h ^= x + 0x9e3779b97f4a7c15ull + (h << 6) + (h >> 2);
-	return h;
+	hash_sip_add(st, &x, sizeof x);
 }
 
-static uint64_t hash_bytes(uint64_t h, const void *p, size_t n)
+static void key_bytes(struct hash_sip *st, const void *p, uint64_t n)
 {
-	const unsigned char *b = p;
-
-	for (size_t i = 0; i < n; i++)
-		h = (h ^ b[i]) * 0x100000001b3ull;
-	return h;
+	key_word(st, n);
+	hash_sip_add(st, p, (size_t)n);
 }
 
-static uint64_t hash_value(const bson_value_t *v, int depth);
+static void key_value(struct hash_sip *st, const bson_value_t *v, int depth);
 
-static uint64_t hash_doc(const uint8_t *data, uint32_t len, bool names, int depth)
+static void key_doc(struct hash_sip *st, const uint8_t *data, uint32_t len, bool names, int depth)
 {
 	bson_iter_t it;
-	uint64_t h = 7;
 
-	if (depth > 100 || !bson_iter_init_from_data(&it, data, len))
-		return h;
-	while (bson_iter_next(&it)) {
-		if (names)
-			h = hash_bytes(h, bson_iter_key(&it), bson_iter_key_len(&it));
-		h = mix(h, hash_value(bson_iter_value(&it), depth + 1));
+	if (depth <= 100 && bson_iter_init_from_data(&it, data, len)) {
+		while (bson_iter_next(&it)) {
+			if (names)
+				key_bytes(st, bson_iter_key(&it), bson_iter_key_len(&it));
+			key_value(st, bson_iter_value(&it), depth + 1);
+		}
 	}
-	return h;
+	key_word(st, KEY_END);
 }
 
-static uint64_t hash_value(const bson_value_t *v, int depth)
+static void key_value(struct hash_sip *st, const bson_value_t *v, int depth)
 {
-	uint64_t h = (uint64_t)bsoncmp_bracket(v->value_type) * 1000003u;
 	double d;
 
+	key_word(st, (uint64_t)bsoncmp_bracket(v->value_type));
 	switch (v->value_type) {
-	case BSON_TYPE_INT32: return mix(h, (uint64_t)(int64_t)v->value.v_int32);
-	case BSON_TYPE_INT64: return mix(h, (uint64_t)v->value.v_int64);
+	case BSON_TYPE_INT32:
+		key_word(st, KEY_INTEGRAL);
+		key_word(st, (uint64_t)(int64_t)v->value.v_int32);
+		break;
+	case BSON_TYPE_INT64:
+		key_word(st, KEY_INTEGRAL);
+		key_word(st, (uint64_t)v->value.v_int64);
+		break;
 	case BSON_TYPE_DOUBLE:
 		d = v->value.v_double;
-		if (d >= -9.2e18 && d <= 9.2e18 && floor(d) == d)
-			return mix(h, (uint64_t)(int64_t)d);
-		if (isnan(d))
-			return mix(h, 1);
-		return hash_bytes(h, &d, sizeof d);
-	case BSON_TYPE_UTF8: return hash_bytes(h, v->value.v_utf8.str, v->value.v_utf8.len);
-	case BSON_TYPE_SYMBOL: return hash_bytes(h, v->value.v_symbol.symbol, v->value.v_symbol.len);
-	case BSON_TYPE_DOCUMENT: return mix(h, hash_doc(v->value.v_doc.data, v->value.v_doc.data_len, true, depth));
-	case BSON_TYPE_ARRAY: return mix(h, hash_doc(v->value.v_doc.data, v->value.v_doc.data_len, false, depth));
-	case BSON_TYPE_OID: return hash_bytes(h, v->value.v_oid.bytes, 12);
-	case BSON_TYPE_BOOL: return mix(h, v->value.v_bool);
-	case BSON_TYPE_DATE_TIME: return mix(h, (uint64_t)v->value.v_datetime);
-	default: return h; /* equality decides */
+		if (d >= -9.2e18 && d <= 9.2e18 && floor(d) == d) {
+			key_word(st, KEY_INTEGRAL);
+			key_word(st, (uint64_t)(int64_t)d);
+		} else if (isnan(d)) {
+			key_word(st, KEY_NAN);
+		} else {
+			key_word(st, KEY_DOUBLE);
+			hash_sip_add(st, &d, sizeof d);
+		}
+		break;
+	case BSON_TYPE_UTF8: key_bytes(st, v->value.v_utf8.str, v->value.v_utf8.len); break;
+	case BSON_TYPE_SYMBOL: key_bytes(st, v->value.v_symbol.symbol, v->value.v_symbol.len); break;
+	case BSON_TYPE_DOCUMENT: key_doc(st, v->value.v_doc.data, v->value.v_doc.data_len, true, depth); break;
+	case BSON_TYPE_ARRAY: key_doc(st, v->value.v_doc.data, v->value.v_doc.data_len, false, depth); break;
+	case BSON_TYPE_OID: hash_sip_add(st, v->value.v_oid.bytes, 12); break;
+	case BSON_TYPE_BOOL: key_word(st, v->value.v_bool); break;
+	case BSON_TYPE_DATE_TIME: key_word(st, (uint64_t)v->value.v_datetime); break;
+	default: break; /* the bracket only: equality decides */
 	}
+}
+
+static uint64_t hash_value(const bson_value_t *v)
+{
+	struct hash_sip st;
+
+	hash_sip_init(&st);
+	key_value(&st, v, 0);
+	return hash_sip_end(&st);
 }
 
 /* ---- table ------------------------------------------------------------------------------------ */
@@ -287,7 +297,7 @@ static bool table_grow(struct gtable *t)
 /* The group of key (created when new); NULL on allocation failure. */
 static struct group *table_get(struct gtable *t, const bson_value_t *key, size_t nacc)
 {
-	uint64_t h = hash_value(key, 0);
+	uint64_t h = hash_value(key);
 	size_t s;
 	struct group *g;
 
@@ -356,21 +366,8 @@ static enum agg_status accumulate(const struct accspec *s, struct accstate *a, c
 	switch (s->kind) {
 	case ACC_SUM:
 	case ACC_AVG:
-		if (v->value_type == BSON_TYPE_DECIMAL128)
+		if (summation_acc_add(&a->sum, v) == SUMMATION_DECIMAL)
 			return agg_unsupported(err, "expr:decimal");
-		if (v->value_type == BSON_TYPE_DOUBLE) {
-			a->type = 2;
-			dd_add_double(&a->dd, v->value.v_double);
-		} else if (v->value_type == BSON_TYPE_INT32 || v->value_type == BSON_TYPE_INT64) {
-			int64_t x = v->value_type == BSON_TYPE_INT32 ? v->value.v_int32 : v->value.v_int64;
-			if (v->value_type == BSON_TYPE_INT64 && a->type < 1)
-				a->type = 1;
-			dd_add_long(&a->dd, x);
-			a->isum += x;
-		} else {
-			return AGG_OK;
-		}
-		a->count++;
 		return AGG_OK;
 	case ACC_COUNT: a->count++; return AGG_OK;
 	case ACC_MIN:
@@ -402,22 +399,8 @@ static void append_result(bson_t *doc, const struct accspec *s, const struct acc
 	bson_value_t v;
 
 	switch (s->kind) {
-	case ACC_SUM:
-		if (a->type < 2 && a->isum >= INT64_MIN && a->isum <= INT64_MAX) {
-			if (a->type == 0)
-				aggx_set_int_or_long(&v, (int64_t)a->isum);
-			else
-				aggx_set_i64(&v, (int64_t)a->isum);
-		} else {
-			aggx_set_double(&v, dd_get(&a->dd));
-		}
-		break;
-	case ACC_AVG:
-		if (a->count == 0)
-			aggx_set_null(&v);
-		else
-			aggx_set_double(&v, dd_get(&a->dd) / (double)a->count);
-		break;
+	case ACC_SUM: summation_acc_sum(&a->sum, &v); break;
+	case ACC_AVG: summation_acc_avg(&a->sum, &v); break;
 	case ACC_COUNT: aggx_set_int_or_long(&v, a->count); break;
 	case ACC_PUSH:
 	case ACC_ADDTOSET: bson_append_array(doc, s->field, -1, a->arr); return;

@@ -28,6 +28,7 @@
 #include "cfg.h"
 #include "clock.h"
 #include "dwapply.h"
+#include "dwforward.h"
 #include "dwqueue.h"
 #include "dwtrans.h"
 #include "dwunit.h"
@@ -105,6 +106,7 @@ void dwjob_free(struct dwjob *job)
 {
 	if (!job)
 		return;
+	dwforward_end(job->fseq);   /* no reply was captured */
 	bson_destroy(&job->cmd);
 	bson_destroy(&job->reply);
 	free(job);
@@ -114,6 +116,9 @@ void dualwrite_submit(struct dwjob *job)
 {
 	job->ack_seq = clock_wall_ms();
 	job->seq = atomic_fetch_add(&dw.submitted, 1) + 1;
+	/* Numbered first, then ended: whoever sees it ended sees its seq. */
+	dwforward_end(job->fseq);
+	job->fseq = 0;
 	metrics_inc(METRIC_DW_JOBS);
 	metrics_gauge_add(METRIC_DW_PENDING, 1);
 	pthread_mutex_lock(&dw.mu);

@@ -43,6 +43,7 @@ struct dwjob {
 	char db[128];
 	uint64_t ack_seq;         /* order in which replies reached tandem */
 	uint64_t seq;             /* submission number (dualwrite_settled) */
+	uint64_t fseq;            /* forward number until its reply came (dwforward.h) */
 	uint64_t conn;            /* client connection id (logs, served replies) */
 	/* DWJOB_SERVE only: */
 	bool pg_only;             /* MongoDB is not written at all */

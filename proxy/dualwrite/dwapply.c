@@ -264,9 +264,12 @@ static void complete_in_order(struct dwapply *a)
 	}
 }
 
-/* The outcome is known (DONE): u is in a->inflight from here on. */
+/* The outcome is known (DONE): u is in a->inflight from here on.  Its
+ * resyncs' horizons hold only if its own transaction committed
+ * (dwapply_resync.c); an applied-before unit settled them already. */
 static void unit_settle(struct dwunit *u, enum dwapply_outcome o, const char *why)
 {
+	dwhorizon_settle(u->a, u, o == DWAPPLY_APPLIED ? DWH_END_COMMITTED : DWH_END_DISCARDED);
 	u->outcome = o;
 	if (why && why != u->why)
 		snprintf(u->why, sizeof(u->why), "%s", why);
@@ -303,7 +306,10 @@ static void batch_done(const struct pgpool_result *res, void *arg)
 		   strcmp(res->sqlstate, "23505") == 0) {
 		if (u->serve)
 			a->o.serve->applied_before(TAILQ_FIRST(&u->entries));
-		unit_settle(u, DWAPPLY_APPLIED, NULL);   /* applied before (in doubt then) */
+		/* Applied before (in doubt then): this attempt's rows are rolled
+		 * back, the earlier attempt's hold a read of unknown time. */
+		dwhorizon_settle(a, u, DWH_END_APPLIED_BEFORE);
+		unit_settle(u, DWAPPLY_APPLIED, NULL);
 	} else if (res->cls == PGPOOL_PERMANENT && u->serve) {
 		/* A statement of a served write is refused: pgserve answers it
 		 * with a writeError and computes the others again. */

@@ -25,9 +25,16 @@
 #define DWAPPLY_MAX_HORIZONS 4096
 #define DWAPPLY_HORIZON_GRACE_MS 1000
 
+/* What PostgreSQL holds of a document after a resync wrote it: MongoDB's
+ * state as read between start_ms and end_ms (start_ms 0: read at an unknown
+ * time up to end_ms).  A resync's horizon is tentative (unit set) until
+ * its unit commits: see dwhorizon_settle. */
 struct dwhorizon {
 	char *key;                /* tenant \x1f coll \x1f hex(id value) */
 	uint64_t start_ms, end_ms;
+	const struct dwunit *unit; /* not yet committed: the unit whose resync set it */
+	bool had_prev;            /* tentative: a committed horizon it replaced ... */
+	uint64_t prev_start_ms, prev_end_ms; /* ... and its bounds, restored if unit fails */
 };
 
 struct dwapply {
@@ -73,6 +80,16 @@ enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const char *tenant, co
 /* Whether a resync of tenant/coll read MongoDB after ts_ms (then rows may
  * already hold later writes, and counts cannot be compared). */
 bool dwhorizon_after(struct dwapply *a, const char *tenant, const char *coll, uint64_t ts_ms);
+/* How a unit that may have set horizons ended. */
+enum dwhorizon_end {
+	DWH_END_COMMITTED,        /* its own transaction committed: the horizons hold */
+	DWH_END_DISCARDED,        /* not committed (transient, permanent, split): restored */
+	DWH_END_APPLIED_BEFORE,   /* its marker existed: an earlier attempt committed rows
+	                           * read at an unknown time; later ops are re-read */
+};
+/* Confirm or undo the horizons u's resyncs set (called once per unit,
+ * when its outcome is known). */
+void dwhorizon_settle(struct dwapply *a, const struct dwunit *u, enum dwhorizon_end how);
 /* Re-read ids (a BSON array of _id values) of db.coll from MongoDB and
  * write what it holds (deleting what it no longer has).  False: u failed. */
 bool dwresync(struct dwunit *u, const struct mapping_collection *mc, const char *tenant,

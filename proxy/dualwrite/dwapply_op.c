@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "ddl.h"
+#include "dwtouch.h"
 #include "log.h"
 #include "match.h"
 #include "metrics.h"
@@ -507,6 +508,8 @@ static bool op_drop(struct dwunit *u, const struct mapping_collection *mc)
 	sqllist_free(&l);
 	if (!ok)
 		dwunit_fail(u, "out of memory");
+	else
+		dwtouch_coll_all(u->cur->tenant, mc->name, u->cur->job_seq);
 	return ok;
 }
 

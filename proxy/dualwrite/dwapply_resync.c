@@ -13,6 +13,17 @@
  * The grace (DWAPPLY_HORIZON_GRACE_MS) assumes MongoDB's reply reaches
  * tandem within a second of MongoDB applying the write.
  *
+ * Invariant: a horizon describes what PostgreSQL holds, so it only counts
+ * once the rows the resync read are committed.  It is set while the unit
+ * computes (later ops of the same unit need it) but stays tentative until
+ * dwhorizon_settle: a unit that does not commit (PostgreSQL down, timeout,
+ * split) restores the horizon it replaced, else the entry's retry from the
+ * queue, and every queued op on the document acknowledged before the lost
+ * read, would be skipped as "already read" and lost.  A unit whose marker
+ * says an earlier attempt committed (in doubt then) keeps no start: the
+ * rows hold a read of unknown time, so later ops on the document are
+ * re-read, never skipped.
+ *
  * The MongoDB client is blocking and used on the applier thread only.
  */
 #include "dwapply_internal.h"
@@ -22,6 +33,8 @@
 #include <string.h>
 
 #include "clock.h"
+#include "dualwrite.h"
+#include "dwtouch.h"
 #include "log.h"
 #include "metrics.h"
 #include "rowstore.h"
@@ -85,24 +98,37 @@ bool dwhorizon_after(struct dwapply *a, const char *tenant, const char *coll, ui
 
 	for (size_t i = 0; i < a->nhorizons; i++) {
 		const char *k = a->horizons[i].key;
-		if (a->horizons[i].start_ms >= ts_ms && !strncmp(k, tenant, tl) && k[tl] == '\x1f' &&
+		uint64_t start = a->horizons[i].start_ms, end = a->horizons[i].end_ms;
+		bool later = start ? start >= ts_ms : ts_ms <= end + DWAPPLY_HORIZON_GRACE_MS;
+		if (later && !strncmp(k, tenant, tl) && k[tl] == '\x1f' &&
 		    !strncmp(k + tl + 1, coll, cl) && k[tl + 1 + cl] == '\x1f')
 			return true;
 	}
 	return false;
 }
 
-static void horizon_set(struct dwapply *a, const char *tenant, const char *coll,
-			const bson_value_t *id, uint64_t start, uint64_t end)
+/* A tentative horizon of unit u (see the invariant above): what it replaces
+ * is kept, to be restored if u does not commit.  Replacing another unit's
+ * tentative horizon (two insert units in flight resyncing one document)
+ * keeps that one's saved horizon: the last committed one. */
+static void horizon_set(struct dwapply *a, const struct dwunit *u, const char *tenant,
+			const char *coll, const bson_value_t *id, uint64_t start, uint64_t end)
 {
 	char *key = horizon_key(tenant, coll, id);
 
 	if (!key)
 		return;
 	for (size_t i = 0; i < a->nhorizons; i++) {
-		if (strcmp(a->horizons[i].key, key) == 0) {
-			a->horizons[i].start_ms = start;
-			a->horizons[i].end_ms = end;
+		struct dwhorizon *h = &a->horizons[i];
+		if (strcmp(h->key, key) == 0) {
+			if (!h->unit) {
+				h->had_prev = true;
+				h->prev_start_ms = h->start_ms;
+				h->prev_end_ms = h->end_ms;
+			}
+			h->unit = u;
+			h->start_ms = start;
+			h->end_ms = end;
 			free(key);
 			return;
 		}
@@ -115,7 +141,31 @@ static void horizon_set(struct dwapply *a, const char *tenant, const char *coll,
 		memmove(a->horizons, a->horizons + 1, (a->nhorizons - 1) * sizeof(a->horizons[0]));
 		a->nhorizons--;
 	}
-	a->horizons[a->nhorizons++] = (struct dwhorizon){key, start, end};
+	a->horizons[a->nhorizons++] = (struct dwhorizon){key, start, end, u, false, 0, 0};
+}
+
+void dwhorizon_settle(struct dwapply *a, const struct dwunit *u, enum dwhorizon_end how)
+{
+	size_t j = 0;
+
+	for (size_t i = 0; i < a->nhorizons; i++) {
+		struct dwhorizon *h = &a->horizons[i];
+		if (h->unit == u) {
+			h->unit = NULL;
+			if (how == DWH_END_APPLIED_BEFORE) {
+				h->start_ms = 0;
+			} else if (how == DWH_END_DISCARDED && h->had_prev) {
+				h->start_ms = h->prev_start_ms;
+				h->end_ms = h->prev_end_ms;
+			} else if (how == DWH_END_DISCARDED) {
+				free(h->key);
+				continue;
+			}
+			h->had_prev = false;
+		}
+		a->horizons[j++] = *h;
+	}
+	a->nhorizons = j;
 }
 
 mongoc_client_t *dwapply_mongo(struct dwapply *a, char *err, size_t errlen)
@@ -210,11 +260,15 @@ bool dwresync(struct dwunit *u, const struct mapping_collection *mc, const char 
 	mongoc_cursor_destroy(cur);
 	mongoc_collection_destroy(c);
 	uint64_t end = clock_wall_ms();
+	/* What was read is MongoDB's state now, later writes included: a shadow
+	 * read that ran before now may not hold it (dwtouch.h). */
+	uint64_t now_seq = dualwrite_submitted() + 1;
 	for (bool more = ok && bson_iter_init(&it, ids); more && bson_iter_next(&it);) {
 		nids++;
+		dwtouch_doc(tenant, mc->name, bson_iter_value(&it), now_seq);
 		if (!found_has(&found, bson_iter_value(&it)))
 			ok = dwstore_delete(u, mc, tenant, bson_iter_value(&it));
-		horizon_set(u->a, tenant, coll, bson_iter_value(&it), start, end);
+		horizon_set(u->a, u, tenant, coll, bson_iter_value(&it), start, end);
 	}
 	metrics_add(METRIC_DW_RESYNCS, nids);
 	struct log_line *l = log_begin(LOG_INFO, "dualwrite_resync", 0);

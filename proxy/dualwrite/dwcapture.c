@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dwforward.h"
 #include "dwtrans.h"
 #include "flags.h"
 #include "log.h"
@@ -61,6 +62,7 @@ struct dwjob *dwcapture_request(uint64_t conn, const struct msg_info *info, cons
 	if (job && msgdoc_command(info, msg, len, &job->cmd)) {
 		bson_init(&job->reply);
 		job->conn = conn;
+		job->fseq = dwforward_begin();
 		snprintf(job->db, sizeof(job->db), "%s", info->db);
 		if (mode == CAPTURE_SERVE) {
 			struct dwtrans_txn s;

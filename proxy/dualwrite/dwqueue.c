@@ -374,8 +374,17 @@ static void drain_tenant(struct dwqueue *q, redisContext *rc, struct dwtenant *t
 	struct rqueue_batch b;
 	struct rqueue_depth d;
 
-	if (t->inflight || !lock_tenant(q, rc, t))
+	if (t->inflight)
 		return;
+	if (!lock_tenant(q, rc, t)) {
+		/* Another drainer (a tandem, tandemctl replay) has the tenant:
+		 * follow its progress in the depth (replay's stall check). */
+		if (!rqueue_depth(rc, t->name, &d, err, sizeof(err)))
+			redis_failed(q, "depth", err);
+		else
+			tenant_set_depth(q, t, d.pending + d.processing);
+		return;
+	}
 	t->failed = false;
 	if (!t->recovered) {
 		uint64_t moved = 0;

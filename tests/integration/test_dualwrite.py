@@ -286,3 +286,86 @@ def test_drop_collection_removes_only_that_tenants_rows(start_tandem, upstream, 
 	dw.wait_applied(t)
 	assert _metric(t, "tandem_dualwrite_untranslatable_total") == before + 1
 	assert "dropDatabase is not applied to PostgreSQL" in t.log_text()
+
+
+def test_resync_of_a_failed_unit_does_not_skip_its_retry(start_tandem, upstream, redis, tandem_bin, dbname,
+		tmp_path):
+	"""Issue 10 (`nums: []` vs `[20]` after outages): an update tandem
+	cannot compute ($currentDate: MongoDB's clock) is re-read from MongoDB by
+	_id, which sets the document's resync horizon, and the rows go out in the
+	update's PostgreSQL transaction.  That transaction fails here (the table
+	is locked past dualwrite.timeout_ms, as when PostgreSQL stops under it),
+	so the update is queued.  Its retry must not take the read that never
+	reached PostgreSQL for done: a horizon counts only once its unit commits."""
+	ctl = _ctl(tandem_bin)
+	own_pg = servers.Postgres()
+	locker = None
+	try:
+		t = dw.start_mode(start_tandem, upstream.uri, "dual_write", own_pg.dsn, redis.url,
+			dualwrite={"spool_path": str(tmp_path / "h.spool"), "timeout_ms": 1000, "drain_interval_ms": 100})
+		c = _client(t)[dbname].stamped
+		c.insert_one({"_id": 1, "nums": []})
+		dw.wait_applied(t)
+		# Writes to the table wait; the candidates' SELECT does not.
+		locker = subprocess.Popen(["psql", "-X", "-q", "-At", own_pg.dsn], stdin=subprocess.PIPE,
+			stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+		locker.stdin.write("BEGIN;\nLOCK TABLE stamped IN EXCLUSIVE MODE;\nSELECT 'locked';\n")
+		locker.stdin.flush()
+		assert locker.stdout.readline().strip() == "locked"
+		queued = _metric(t, "tandem_dualwrite_queued_total")
+		resyncs = _metric(t, "tandem_dualwrite_resyncs_total")
+		c.update_many({"_id": 1}, {"$currentDate": {"at": True}, "$push": {"nums": 20}})
+		_wait(lambda: _metric(t, "tandem_dualwrite_queued_total") > queued, what="the update to be queued")
+		assert _metric(t, "tandem_dualwrite_resyncs_total") > resyncs, "the update was not resynced"
+		# The abandoned transaction still waits for the lock: end it, as a
+		# PostgreSQL stop would, so that it cannot commit once the lock goes.
+		locker.stdin.write("SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+			"WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid();\nCOMMIT;\n")
+		locker.stdin.close()
+		assert locker.wait(timeout=30) == 0, locker.stdout.read()
+		dw.wait_applied(t, timeout=60)
+		up = dw.upstream_docs(pymongo.MongoClient(upstream.uri)[dbname].stamped)
+		assert up[0]["nums"] == [20] and "at" in up[0]
+		diffs = dw.compare_docs(up, dw.dump(ctl, own_pg.dsn, dbname, "stamped"))
+		assert not diffs, dw.format_diffs(diffs)
+	finally:
+		if locker and locker.poll() is None:
+			locker.kill()
+			locker.wait()
+		own_pg.stop()
+
+
+def test_replay_waits_while_another_drainer_makes_progress(start_tandem, upstream, redis, tandem_bin, dbname,
+		tmp_path):
+	"""Issue 10: `tandemctl replay` run next to a tandem that is draining
+	the same tenant (it holds tandem:drainlock:<tenant>) exited 1 after 15 s
+	without progress of its own.  The queue going down is progress too: only
+	a queue nobody drains is a stall (exit 1)."""
+	ctl = _ctl(tandem_bin)
+	own_pg = servers.Postgres()
+	try:
+		t = dw.start_mode(start_tandem, upstream.uri, "dual_write", own_pg.dsn, redis.url,
+			dualwrite={"spool_path": str(tmp_path / "other.spool")})
+		c = _client(t)[dbname].other
+		dw.pg_stop(own_pg)
+		c.insert_many([{"_id": i} for i in range(20)])
+		_wait(lambda: _metric(t, "tandem_dualwrite_queued_total") >= 20, what="writes to be queued")
+		config = t.config_path
+		t.stop()
+		dw.pg_start(own_pg)
+		key, lock = "tandem:queue:%s" % dbname, "tandem:drainlock:%s" % dbname
+		assert _redis(redis.url, "SET", lock, "another-tandem", "PX", "60000") == "OK"
+		p = subprocess.Popen([ctl, "replay", "--config", config, "--tenant", dbname],
+			stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+		# The other drainer: one entry a second, for longer than replay's 15 s.
+		t0 = time.monotonic()
+		while _redis(redis.url, "LLEN", key) > 0 and time.monotonic() - t0 < 60:
+			assert p.poll() is None, "replay gave up while the queue was draining: %s" % p.stdout.read()
+			time.sleep(1)
+			_redis(redis.url, "LPOP", key)
+		assert time.monotonic() - t0 > 16
+		_redis(redis.url, "DEL", lock)
+		out, _ = p.communicate(timeout=30)
+		assert p.returncode == 0, out
+	finally:
+		own_pg.stop()

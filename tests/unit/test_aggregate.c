@@ -189,6 +189,16 @@ static const struct acase cases[] = {
 	  OK, "[{'_id': 1, 's': 0.6}, {'_id': null, 's': {'$numberLong': '2147483648'}}]" },
 	{ "[{'$group': {'_id': '$k', 's': {'$sum': '$v'}, 'a': {'$avg': '$v'}, 'm': {'$min': '$v'}}}]",
 	  "[{'k': 1, 'v': 'x'}, {'k': 1}]", OK, "[{'_id': 1, 's': 0, 'a': null, 'm': 'x'}]" },
+	/* doubles: mongod's double-double sum (naive adding gives 0.0 twice), whose
+	 * last addend is not added in ([1e16, 1.0, -1e16] is 0.0 in this order) */
+	{ "[{'$group': {'_id': null, 's': {'$sum': '$x'}, 'a': {'$avg': '$x'}}}]",
+	  "[{'x': 1e16}, {'x': 1.0}, {'x': 1.0}, {'x': -1e16}]", OK, "[{'_id': null, 's': 2.0, 'a': 0.5}]" },
+	{ "[{'$group': {'_id': null, 's': {'$sum': '$x'}}}]", "[{'x': 1e16}, {'x': 1.0}, {'x': -1e16}]", OK,
+	  "[{'_id': null, 's': 0.0}]" },
+	{ "[{'$group': {'_id': null, 's': {'$sum': '$x'}}}]", "[{'x': 1e16}, {'x': -1e16}, {'x': 1.0}]", OK,
+	  "[{'_id': null, 's': 1.0}]" },
+	{ "[{'$project': {'_id': 0, 's': {'$sum': '$xs'}, 'a': {'$avg': '$xs'}}}]",
+	  "[{'xs': [1e16, 1.0, 1.0, -1e16]}]", OK, "[{'s': 2.0, 'a': 0.5}]" },
 	{ "[{'$group': {'_id': {'i': '$item', 'p': '$nope'}, 'n': {'$sum': 1}}}, {'$sort': {'_id.i': 1}}, {'$limit': 1}]",
 	  NULL, OK, "[{'_id': {'i': 'abc'}, 'n': 2}]" },
 	{ "[{'$group': {'_id': '$item', 'f': {'$first': '$quantity'}}}]", NULL, UN, "order:$group" },
@@ -200,6 +210,11 @@ static const struct acase cases[] = {
 	{ "[{'$group': {'_id': 1, 'f': {'$first': '$nope'}}}]", "[{'a': 1}]", OK, "[{'_id': 1, 'f': null}]" },
 	{ "[{'$group': {'_id': '$a', 'x': {'$stdDevPop': '$a'}}}]", "[{'a': 1}]", UN, "group:$stdDevPop" },
 	{ "[{'$group': {'n': {'$sum': 1}}}]", "[{'a': 1}]", UN, "invalid:$group_no_id" },
+	/* a constant with a fraction: mongod versions add it naively or not */
+	{ "[{'$group': {'_id': null, 's': {'$sum': 0.1}}}]", "[{'a': 1}]", UN, "group:$sum_double_constant" },
+	{ "[{'$group': {'_id': null, 's': {'$sum': {'$literal': 2.5}}}}]", "[{'a': 1}]", UN, "group:$sum_double_constant" },
+	{ "[{'$group': {'_id': null, 's': {'$sum': 2.0}}}]", "[{'a': 1}, {'a': 2}]", OK, "[{'_id': null, 's': 4.0}]" },
+	{ "[{'$group': {'_id': null, 's': {'$sum': '$x'}}}]", "[{'x': {'$numberDecimal': '1'}}]", UN, "expr:decimal" },
 	/* $unwind */
 	{ "[{'$unwind': '$s'}]", "[{'_id': 1, 's': ['S', 'M']}, {'_id': 2, 's': []}, {'_id': 3}, {'_id': 4, 's': 'L'}]", OK,
 	  "[{'_id': 1, 's': 'S'}, {'_id': 1, 's': 'M'}, {'_id': 4, 's': 'L'}]" },

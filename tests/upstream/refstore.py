@@ -12,7 +12,8 @@ Invariant: callers hold the engine lock while using any view.
 
 Also here: the process-wide codec (Binary UUIDs stay Binary so subtype 3 and 4
 round-trip unchanged), the mongomock patches (MongoDB 5+ accepts keys with
-dots and dollars; $inc/$mul keep int64), duplicate-key error building and a
+dots and dollars; $inc/$mul keep int64; $sum/$avg add as mongod, refsum.py),
+duplicate-key error building and a
 projection helper for documents that are no longer stored.
 """
 
@@ -27,6 +28,7 @@ from bson.binary import UuidRepresentation
 from bson.codec_options import CodecOptions
 from bson.int64 import Int64
 
+import refsum
 from referr import CmdError
 
 CODEC = CodecOptions(document_class=OrderedDict, uuid_representation=UuidRepresentation.UNSPECIFIED)
@@ -67,6 +69,7 @@ def install_patches():
 	if not getattr(ups["$inc"], "_ref_patched", False):
 		ups["$inc"] = _keep_int64(ups["$inc"])
 		ups["$inc"]._ref_patched = True
+	refsum.install()
 
 
 def id_key(value):

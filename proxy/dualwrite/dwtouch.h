@@ -1,0 +1,50 @@
+/*
+ * dwtouch.h - which documents the applier has written to PostgreSQL, and
+ * for which write, so that a shadow read is compared only against the
+ * PostgreSQL state that matches MongoDB's answer (docs/shadow.md, "Races").
+ *
+ * Every dual-write job has a submission number (dualwrite_submitted).  A
+ * read captured when n jobs had been submitted saw, on MongoDB, every write
+ * numbered <= n (their replies had reached tandem before the read was
+ * sent); a write numbered > n may or may not be in MongoDB's answer.  If
+ * such a write reached PostgreSQL before the shadow SELECT, the two sides
+ * are not the same moment for the documents it wrote:
+ *
+ *   applier: computing a unit, for each row it writes
+ *              dwtouch_doc(tenant, coll, _id, seq)    (before the batch is sent)
+ *            for a statement whose rows it cannot name (drop)
+ *              dwtouch_coll_all(tenant, coll, seq)
+ *   shadow:  after its SELECT came back
+ *              dwtouch_doc_seq(...) > n   -> leave that document out, or
+ *              dwtouch_coll_seq(...) > n  -> the read is `raced`
+ *
+ * Two direct-mapped tables of atomic maxima keyed by SipHash, fixed size,
+ * no lock: a collision makes a slot answer a later number than its own
+ * document's, so every error leans toward "raced", never toward comparing
+ * two different moments.  Published before the write is sent, so a SELECT
+ * that can see a write finds it published.  Any thread may call any of
+ * these; tenant names are client-controlled, hence the keyed hash.
+ */
+#ifndef TANDEM_DWTOUCH_H
+#define TANDEM_DWTOUCH_H
+
+#include <stdint.h>
+
+#include <bson/bson.h>
+
+/* A row of document id in tenant's coll is about to be written by the
+ * write numbered seq (0: not known, e.g. drained from the queue: the
+ * current submission count is used, which is later than the write). */
+void dwtouch_doc(const char *tenant, const char *coll, const bson_value_t *id, uint64_t seq);
+
+/* Every row of tenant's coll may change (drop). */
+void dwtouch_coll_all(const char *tenant, const char *coll, uint64_t seq);
+
+/* The latest write number published for document id (including
+ * dwtouch_coll_all of its collection); 0 when none. */
+uint64_t dwtouch_doc_seq(const char *tenant, const char *coll, const bson_value_t *id);
+
+/* The latest write number published for any document of tenant's coll. */
+uint64_t dwtouch_coll_seq(const char *tenant, const char *coll);
+
+#endif
