@@ -55,7 +55,7 @@ def tandem_bin():
 	path = os.environ.get("TANDEM_BIN") or os.path.join(servers.REPO, "build", "proxy", "tandem")
 	if not (os.path.isfile(path) and os.access(path, os.X_OK)):
 		pytest.fail("tandem binary not found at %s (build it or set TANDEM_BIN)" % path)
-	return path
+	return os.path.abspath(path)   # some tests start tandem from another directory
 
 
 @pytest.fixture(scope="session")

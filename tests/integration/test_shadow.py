@@ -260,7 +260,9 @@ def test_concurrent_writes_on_read_documents_are_never_false_mismatches(start_ta
 	pymongo.MongoClient(t.uri)[dbname].hot.insert_many(
 		[{"_id": i, "n": i % 10, "s": "u", "tags": [i % 7]} for i in ids])
 	dw.wait_applied(t)
-	ops = int(os.environ.get("TANDEM_SHADOW_RACE_OPS", "1500"))
+	# 200 operations per thread in CI; the long exploration is local:
+	# TANDEM_SHADOW_RACE_OPS=1500 (see the issue 10 note for the residual).
+	ops = int(os.environ.get("TANDEM_SHADOW_RACE_OPS", "200"))
 	deadline = time.monotonic() + 60
 	errors = []
 
@@ -300,9 +302,15 @@ def test_concurrent_writes_on_read_documents_are_never_false_mismatches(start_ta
 	assert total(m, "tandem_shadow_mismatches_total") == 0 and not lines, json.dumps(lines[:5], indent=1)
 	assert raced + raced_docs > 0, "the load produced no race: the test proves nothing"
 	assert total(m, "tandem_shadow_matches_total") > 0
-	# Quiet again: a row changed behind tandem's back is caught (document 7
-	# written once more through tandem first: the writers may have deleted it).
-	pymongo.MongoClient(t.uri)[dbname].hot.update_one({"_id": 7}, {"$set": {"s": "quiet"}}, upsert=True)
+	# Quiet again: a row changed behind tandem's back is caught.  Document 7
+	# is written once more through tandem (the writers may have deleted it),
+	# past the dual-write resync grace (1 s: else it may be re-read from
+	# MongoDB, which counts as "now" for the race guard), then one write
+	# elsewhere, so that the read below is numbered after both.
+	time.sleep(1.5)
+	db = pymongo.MongoClient(t.uri)[dbname]
+	db.hot.update_one({"_id": 7}, {"$set": {"s": "quiet"}}, upsert=True)
+	db.tick.insert_one({"at": 1})
 	dw.wait_applied(t)
 	_sql(dsn, "UPDATE hot SET doc = jsonb_set(doc, '{s}', '\"planted\"') WHERE tenant_id = '%s' "
 		"AND doc @> '{\"_id\": 7}'" % dbname)
