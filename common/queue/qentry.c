@@ -36,11 +36,13 @@ enum qentry_field {
 	QF_P,
 	QF_A,
 	QF_E,
+	QF_US,
+	QF_UA,
 	QF_COUNT
 };
 
 static const char *const qentry_keys[QF_COUNT] = {
-	"v", "s", "n", "t", "tn", "d", "c", "k", "id", "p", "a", "e",
+	"v", "s", "n", "t", "tn", "d", "c", "k", "id", "p", "a", "e", "us", "ua",
 };
 
 /* Fields a decoder must see. */
@@ -154,7 +156,7 @@ bool qentry_encode(const struct qentry *e, uint8_t **out, size_t *out_len, char 
 		return false;
 	msgpack_sbuffer_init(&sink.sb);
 	msgpack_packer_init(&pk, &sink, qentry_sink_write);
-	msgpack_pack_map(&pk, e->error ? 12 : 11);
+	msgpack_pack_map(&pk, (e->error ? 12u : 11u) + (e->sent_us ? 1u : 0u) + (e->ack_us ? 1u : 0u));
 	qentry_pack_uintf(&pk, QF_V, QENTRY_VERSION);
 	qentry_pack_uintf(&pk, QF_S, e->seq);
 	qentry_pack_strf(&pk, QF_N, e->node);
@@ -168,6 +170,10 @@ bool qentry_encode(const struct qentry *e, uint8_t **out, size_t *out_len, char 
 	qentry_pack_uintf(&pk, QF_A, e->attempts);
 	if (e->error)
 		qentry_pack_strf(&pk, QF_E, e->error);
+	if (e->sent_us)
+		qentry_pack_uintf(&pk, QF_US, e->sent_us);
+	if (e->ack_us)
+		qentry_pack_uintf(&pk, QF_UA, e->ack_us);
 	if (sink.failed || !sink.sb.data) {
 		msgpack_sbuffer_destroy(&sink.sb);
 		return errbuf_fail(err, errlen, "out of memory");
@@ -334,6 +340,8 @@ static bool qentry_take_field(struct qentry *e, enum qentry_field f, const msgpa
 			return false;
 		e->attempts = (uint32_t)u;
 		return true;
+	case QF_US: return qentry_take_uint(o, UINT64_MAX, &e->sent_us);
+	case QF_UA: return qentry_take_uint(o, UINT64_MAX, &e->ack_us);
 	default: return qentry_take_str(o, QENTRY_ERROR_MAX, &e->error);
 	}
 }

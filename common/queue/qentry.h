@@ -15,6 +15,9 @@
  *   "p"  bin    payload: a BSON document, what to apply
  *   "a"  uint   attempts so far        (optional, default 0)
  *   "e"  str    last error, for dead letters (optional, may be empty)
+ *   "us" uint   wall clock (µs) when the write was forwarded to MongoDB
+ *   "ua" uint   wall clock (µs) when MongoDB's reply reached tandem
+ *               (both optional, 0 / absent = unknown: no overlap check)
  *
  * Decoding treats the bytes as untrusted: a bounded structural pre-scan
  * (declared counts never exceed the bytes left, nesting <= 8) before
@@ -65,6 +68,7 @@ struct qentry {
 	size_t payload_len;
 	uint32_t attempts;
 	char *error; /* NULL when absent */
+	uint64_t sent_us, ack_us; /* 0 when absent (older entries) */
 };
 
 /* "insert", "update", ... or NULL for an out-of-range kind. */

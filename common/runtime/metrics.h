@@ -69,8 +69,12 @@ struct evbuffer;
 	X(DW_MIRRORED, "pgserve_mirrored_total", "pg_primary writes copied to MongoDB behind PostgreSQL") \
 	X(DW_MIRROR_ERRORS, "pgserve_mirror_errors_total",                                         \
 	  "pg_primary writes MongoDB did not take (logged; MongoDB lags PostgreSQL)")              \
+	X(DW_OVERLAPS, "dualwrite_overlap_resyncs_total",                                        \
+	  "Writes re-read from MongoDB: another write to the same document was at MongoDB with them, order unknown") \
 	X(SHADOW_RACED_DOCS, "shadow_raced_documents_total",                                      \
 	  "Documents left out of a shadow comparison: a write MongoDB's answer may not hold reached PostgreSQL first") \
+	X(SHADOW_TOLERATED, "shadow_tolerated_total",                                            \
+	  "$sum/$avg double outputs within 4 ulps of MongoDB's, taken as equal (the only tolerance)") \
 	X(SHADOW_REDIS_ERRORS, "shadow_redis_errors_total",                                        \
 	  "Mismatch lines not kept in Redis (tandem:mismatches:<tenant>) because Redis failed")    \
 	X(DW_TXN_COMMITTED, "dualwrite_transactions_committed_total", "Transactions applied at commit") \

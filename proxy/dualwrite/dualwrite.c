@@ -114,7 +114,8 @@ void dwjob_free(struct dwjob *job)
 
 void dualwrite_submit(struct dwjob *job)
 {
-	job->ack_seq = clock_wall_ms();
+	job->ack_us = clock_wall_ns() / 1000u;
+	job->ack_seq = job->ack_us / 1000u;
 	job->seq = atomic_fetch_add(&dw.submitted, 1) + 1;
 	/* Numbered first, then ended: whoever sees it ended sees its seq. */
 	dwforward_end(job->fseq);
@@ -163,6 +164,8 @@ static void push_entry(const bson_t *op, const char *tenant, const struct dwjob 
 	snprintf(e->tenant, sizeof(e->tenant), "%s", tenant);
 	snprintf(e->key, sizeof(e->key), "%s:%llu", dw.node, (unsigned long long)++dw.seq);
 	e->ts_ms = job->ack_seq;
+	e->sent_us = job->sent_us;
+	e->ack_us = job->ack_us;
 	e->t_us = clock_mono_us();
 	e->job_seq = job->seq;
 	metrics_gauge_add(METRIC_DW_PENDING, 1);

@@ -44,6 +44,10 @@ struct dwjob {
 	uint64_t ack_seq;         /* order in which replies reached tandem */
 	uint64_t seq;             /* submission number (dualwrite_settled) */
 	uint64_t fseq;            /* forward number until its reply came (dwforward.h) */
+	uint64_t sent_us;         /* wall clock (µs) when forwarded to MongoDB (dwcapture_request) */
+	uint64_t ack_us;          /* wall clock (µs) when the reply reached tandem, before the
+	                           * client sees it: a write the client sends after that is
+	                           * forwarded later (dwtouch.h, overlaps) */
 	uint64_t conn;            /* client connection id (logs, served replies) */
 	/* DWJOB_SERVE only: */
 	bool pg_only;             /* MongoDB is not written at all */

@@ -74,9 +74,11 @@ bool dwop_is_insert(const bson_t *op);
 
 /* ---- dwapply_resync.c ---- */
 enum dwhorizon_verdict { DWH_APPLY, DWH_SKIP, DWH_RESYNC };
-/* How an op acknowledged at ts_ms treats document id after earlier resyncs. */
-enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const char *tenant, const char *coll,
-				       const bson_value_t *id, uint64_t ts_ms);
+/* How op entry e (acknowledged at e->ts_ms) treats document id after
+ * earlier resyncs, and after a write applied to id that was at MongoDB
+ * together with e (RESYNC: their order is unknown). */
+enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const struct dwentry *e, const char *coll,
+				       const bson_value_t *id);
 /* Whether a resync of tenant/coll read MongoDB after ts_ms (then rows may
  * already hold later writes, and counts cannot be compared). */
 bool dwhorizon_after(struct dwapply *a, const char *tenant, const char *coll, uint64_t ts_ms);

@@ -152,7 +152,7 @@ static enum dwop_step op_insert(struct dwunit *u, const struct dwop *o,
 		dwunit_fail_permanent(u, "insert op without a document _id");
 		return DWOP_FAILED;
 	}
-	switch (dwhorizon_check(u->a, u->cur->tenant, o->c, &id, u->cur->ts_ms)) {
+	switch (dwhorizon_check(u->a, u->cur, o->c, &id)) {
 	case DWH_SKIP:
 		return DWOP_DONE;
 	case DWH_RESYNC: {
@@ -195,7 +195,7 @@ static bool upsert_insert(struct dwunit *u, const struct dwop *o, const struct m
 	bson_t empty = BSON_INITIALIZER;
 
 	/* After a resync of this _id, as for any other write to it. */
-	switch (dwhorizon_check(u->a, u->cur->tenant, o->c, &o->uid, u->cur->ts_ms)) {
+	switch (dwhorizon_check(u->a, u->cur, o->c, &o->uid)) {
 	case DWH_SKIP:
 		return true;
 	case DWH_RESYNC:
@@ -301,7 +301,7 @@ static void rw_compute(struct rw *rw, const struct dwop *o, struct dwcand *c, si
 	for (size_t i = 0; i < nmatch; i++) {
 		if (!doc_id(c[i].doc, &id))
 			continue;
-		enum dwhorizon_verdict v = dwhorizon_check(u->a, u->cur->tenant, o->c, &id, u->cur->ts_ms);
+		enum dwhorizon_verdict v = dwhorizon_check(u->a, u->cur, o->c, &id);
 		if (v != DWH_APPLY) {
 			if (v == DWH_RESYNC)
 				ids_append(&resync, &id);

@@ -70,13 +70,25 @@ static void horizons_expire(struct dwapply *a, uint64_t now)
 	a->nhorizons = j;
 }
 
-enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const char *tenant, const char *coll,
-				       const bson_value_t *id, uint64_t ts_ms)
+/* Whether e was at MongoDB together with a write already applied to id
+ * (forwarded before that one's reply came back): then MongoDB may have
+ * applied the two in either order, and only a re-read knows which. */
+static bool overlaps(const struct dwentry *e, const char *coll, const bson_value_t *id)
+{
+	if (!e->sent_us || dwtouch_doc_acked(e->tenant, coll, id) < e->sent_us)
+		return false;
+	metrics_inc(METRIC_DW_OVERLAPS);
+	return true;
+}
+
+enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const struct dwentry *e, const char *coll,
+				       const bson_value_t *id)
 {
 	if (a->nhorizons == 0)
-		return DWH_APPLY;
-	char *key = horizon_key(tenant, coll, id);
+		return overlaps(e, coll, id) ? DWH_RESYNC : DWH_APPLY;
+	char *key = horizon_key(e->tenant, coll, id);
 	enum dwhorizon_verdict v = DWH_APPLY;
+	uint64_t ts_ms = e->ts_ms;
 
 	for (size_t i = 0; key && i < a->nhorizons; i++) {
 		struct dwhorizon *h = &a->horizons[i];
@@ -89,7 +101,7 @@ enum dwhorizon_verdict dwhorizon_check(struct dwapply *a, const char *tenant, co
 		break;
 	}
 	free(key);
-	return v;
+	return v == DWH_APPLY && overlaps(e, coll, id) ? DWH_RESYNC : v;
 }
 
 bool dwhorizon_after(struct dwapply *a, const char *tenant, const char *coll, uint64_t ts_ms)
@@ -265,7 +277,7 @@ bool dwresync(struct dwunit *u, const struct mapping_collection *mc, const char 
 	uint64_t now_seq = dualwrite_submitted() + 1;
 	for (bool more = ok && bson_iter_init(&it, ids); more && bson_iter_next(&it);) {
 		nids++;
-		dwtouch_doc(tenant, mc->name, bson_iter_value(&it), now_seq);
+		dwtouch_doc(tenant, mc->name, bson_iter_value(&it), now_seq, u->cur->ack_us);
 		if (!found_has(&found, bson_iter_value(&it)))
 			ok = dwstore_delete(u, mc, tenant, bson_iter_value(&it));
 		horizon_set(u->a, u, tenant, coll, bson_iter_value(&it), start, end);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "clock.h"
 #include "dwforward.h"
 #include "dwtrans.h"
 #include "flags.h"
@@ -63,6 +64,7 @@ struct dwjob *dwcapture_request(uint64_t conn, const struct msg_info *info, cons
 		bson_init(&job->reply);
 		job->conn = conn;
 		job->fseq = dwforward_begin();
+		job->sent_us = clock_wall_ns() / 1000u;
 		snprintf(job->db, sizeof(job->db), "%s", info->db);
 		if (mode == CAPTURE_SERVE) {
 			struct dwtrans_txn s;

@@ -205,6 +205,8 @@ static bool encode(const struct dwentry *e, const char *error, uint8_t **out, si
 	qe.seq = colon ? strtoull(colon + 1, NULL, 10) : 0;
 	qe.node = node[0] ? node : (char *)"unknown";
 	qe.ts_ms = e->ts_ms;
+	qe.sent_us = e->sent_us;
+	qe.ack_us = e->ack_us;
 	qe.tenant = (char *)e->tenant;
 	qe.db = (char *)"";
 	qe.coll = (char *)"";
@@ -242,6 +244,8 @@ static struct dwentry *decode(struct dwqueue *q, const uint8_t *data, size_t len
 	snprintf(e->tenant, sizeof(e->tenant), "%s", qe.tenant);
 	snprintf(e->key, sizeof(e->key), "%s:%llu", qe.node, (unsigned long long)qe.seq);
 	e->ts_ms = qe.ts_ms;
+	e->sent_us = qe.sent_us;
+	e->ack_us = qe.ack_us;
 	e->owner = q;
 	qentry_free(&qe);
 	return e;

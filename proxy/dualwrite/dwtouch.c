@@ -8,8 +8,10 @@
  *   docs[h(tenant, coll, id) % DOC_SLOTS]     per document
  *   colls[h(tenant, coll) % COLL_SLOTS].any   any document of the collection
  *   colls[...].all                            every document (drop)
+ *   acks[h(tenant, coll, id) % DOC_SLOTS]     the latest reply time (µs) of a
+ *                                             write the applier applied to it
  *
- * 2^16 + 2 * 2^12 eight-byte slots: 576 KiB, allocated statically.
+ * 2 * 2^16 + 2 * 2^12 eight-byte slots: 1.1 MiB, allocated statically.
  */
 #include "dwtouch.h"
 
@@ -23,6 +25,7 @@
 #define COLL_SLOTS (1u << 12)
 
 static _Atomic uint64_t docs[DOC_SLOTS];
+static _Atomic uint64_t acks[DOC_SLOTS];
 static struct {
 	_Atomic uint64_t any, all;
 } colls[COLL_SLOTS];
@@ -80,11 +83,20 @@ static uint64_t known_seq(uint64_t seq)
 	return seq ? seq : dualwrite_submitted();
 }
 
-void dwtouch_doc(const char *tenant, const char *coll, const bson_value_t *id, uint64_t seq)
+void dwtouch_doc(const char *tenant, const char *coll, const bson_value_t *id, uint64_t seq,
+		 uint64_t ack_us)
 {
+	size_t s = doc_slot(tenant, coll, id);
+
 	seq = known_seq(seq);
-	raise_to(&docs[doc_slot(tenant, coll, id)], seq);
+	raise_to(&docs[s], seq);
+	raise_to(&acks[s], ack_us);
 	raise_to(&colls[coll_slot(tenant, coll)].any, seq);
+}
+
+uint64_t dwtouch_doc_acked(const char *tenant, const char *coll, const bson_value_t *id)
+{
+	return atomic_load(&acks[doc_slot(tenant, coll, id)]);
 }
 
 void dwtouch_coll_all(const char *tenant, const char *coll, uint64_t seq)

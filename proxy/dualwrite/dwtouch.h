@@ -34,8 +34,10 @@
 
 /* A row of document id in tenant's coll is about to be written by the
  * write numbered seq (0: not known, e.g. drained from the queue: the
- * current submission count is used, which is later than the write). */
-void dwtouch_doc(const char *tenant, const char *coll, const bson_value_t *id, uint64_t seq);
+ * current submission count is used, which is later than the write), whose
+ * reply reached tandem at ack_us (wall µs; 0: unknown). */
+void dwtouch_doc(const char *tenant, const char *coll, const bson_value_t *id, uint64_t seq,
+		 uint64_t ack_us);
 
 /* Every row of tenant's coll may change (drop). */
 void dwtouch_coll_all(const char *tenant, const char *coll, uint64_t seq);
@@ -43,6 +45,13 @@ void dwtouch_coll_all(const char *tenant, const char *coll, uint64_t seq);
 /* The latest write number published for document id (including
  * dwtouch_coll_all of its collection); 0 when none. */
 uint64_t dwtouch_doc_seq(const char *tenant, const char *coll, const bson_value_t *id);
+
+/* The latest reply time (ack_us) of a write applied to document id (or to
+ * one sharing its slot: later, never earlier); 0 when none.  The applier
+ * asks it before applying a write forwarded at sent_us: a value >= sent_us
+ * means both writes were at MongoDB together, in an order tandem cannot
+ * know (dwapply_resync.c, overlaps). */
+uint64_t dwtouch_doc_acked(const char *tenant, const char *coll, const bson_value_t *id);
 
 /* The latest write number published for any document of tenant's coll. */
 uint64_t dwtouch_coll_seq(const char *tenant, const char *coll);

@@ -369,3 +369,44 @@ def test_replay_waits_while_another_drainer_makes_progress(start_tandem, upstrea
 		assert p.returncode == 0, out
 	finally:
 		own_pg.stop()
+
+
+def test_two_writes_at_mongodb_together_are_not_applied_in_reply_order(start_tandem, upstream, pg, redis,
+		tandem_bin, dbname):
+	"""Two connections write one document: MongoDB applies $set {n: 9}
+	first but its reply comes back late (refmongo's blockReplyMS), $inc
+	{n: 1} second with a prompt reply.  In reply order PostgreSQL would end
+	at n = 9 against MongoDB's 10, for good.  The late write was forwarded
+	before the other's reply: tandem cannot know MongoDB's order and re-reads
+	the document instead (found by the concurrent shadow test)."""
+	if os.environ.get("TANDEM_TEST_MONGO_URI"):
+		pytest.skip("needs the reference upstream's blockReplyMS (a reply held back after the write)")
+	ctl = _ctl(tandem_bin)
+	t = dw.start_mode(start_tandem, upstream.uri, "dual_write", pg.dsn, redis.url)
+	fast = _client(t)[dbname].pair
+	fast.insert_one({"_id": 1, "n": 0})
+	dw.wait_applied(t)
+	overlaps = _metric(t, "tandem_dualwrite_overlap_resyncs_total")
+	admin = pymongo.MongoClient(upstream.uri).admin
+	admin.command({"configureFailPoint": "failCommand", "mode": {"times": 1},
+		"data": {"failCommands": ["update"], "blockReplyMS": 800, "appName": "slow"}})
+	slow = pymongo.MongoClient(t.uri, appname="slow")[dbname].pair
+	slow.find_one({"_id": 1})   # connected before the clock starts
+	import threading
+	done = []
+	th = threading.Thread(target=lambda: done.append(slow.update_one({"_id": 1}, {"$set": {"n": 9}})))
+	try:
+		th.start()
+		_wait(lambda: pymongo.MongoClient(upstream.uri)[dbname].pair.find_one({"_id": 1})["n"] == 9,
+			what="MongoDB to apply the slow write")
+		fast.update_one({"_id": 1}, {"$inc": {"n": 1}})
+		th.join(timeout=30)
+	finally:
+		admin.command({"configureFailPoint": "failCommand", "mode": "off"})
+	assert done and done[0].modified_count == 1
+	dw.wait_applied(t)
+	up = dw.upstream_docs(pymongo.MongoClient(upstream.uri)[dbname].pair)
+	assert up == [{"_id": 1, "n": 10}], up
+	diffs = dw.compare_docs(up, dw.dump(ctl, pg.dsn, dbname, "pair"))
+	assert not diffs, dw.format_diffs(diffs)
+	assert _metric(t, "tandem_dualwrite_overlap_resyncs_total") > overlaps

@@ -47,8 +47,8 @@ Test(dwtouch, a_document_reports_the_latest_write)
 	bson_value_t id = int_id(7), other = int_id(8);
 
 	cr_assert_eq(dwtouch_doc_seq("t1", "c", &id), 0);
-	dwtouch_doc("t1", "c", &id, 5);
-	dwtouch_doc("t1", "c", &id, 3);   /* an older number never lowers it */
+	dwtouch_doc("t1", "c", &id, 5, 0);
+	dwtouch_doc("t1", "c", &id, 3, 0);   /* an older number never lowers it */
 	cr_assert_eq(dwtouch_doc_seq("t1", "c", &id), 5);
 	cr_assert_eq(dwtouch_coll_seq("t1", "c"), 5);
 	/* Other documents, collections and tenants are not touched (unless a
@@ -62,7 +62,7 @@ Test(dwtouch, names_are_framed)
 {
 	bson_value_t id = int_id(1);
 
-	dwtouch_doc("ab", "c", &id, 9);
+	dwtouch_doc("ab", "c", &id, 9, 0);
 	cr_assert_eq(dwtouch_coll_seq("a", "bc"), 0, "(ab, c) and (a, bc) are different collections");
 }
 
@@ -81,7 +81,22 @@ Test(dwtouch, an_unknown_write_number_is_taken_as_now)
 
 	/* Without a running applier nothing was submitted: 0 stays 0 here,
 	 * but the call must not lower what is there. */
-	dwtouch_doc("t4", "c", &id, 6);
-	dwtouch_doc("t4", "c", &id, 0);
+	dwtouch_doc("t4", "c", &id, 6, 0);
+	dwtouch_doc("t4", "c", &id, 0, 0);
 	cr_assert_eq(dwtouch_doc_seq("t4", "c", &id), 6);
+}
+
+Test(dwtouch, the_latest_reply_time_of_a_document_only_grows)
+{
+	bson_value_t id = int_id(5), other = int_id(6);
+
+	cr_assert_eq(dwtouch_doc_acked("t5", "c", &id), 0);
+	dwtouch_doc("t5", "c", &id, 1, 2000);
+	dwtouch_doc("t5", "c", &id, 2, 1500);   /* an older reply never lowers it */
+	cr_assert_eq(dwtouch_doc_acked("t5", "c", &id), 2000);
+	/* A write forwarded at 1999 was at MongoDB with the one acknowledged at
+	 * 2000 (overlap); one forwarded at 2001 came after it. */
+	cr_assert_geq(dwtouch_doc_acked("t5", "c", &id), 1999);
+	cr_assert_lt(dwtouch_doc_acked("t5", "c", &id), 2001);
+	cr_assert_leq(dwtouch_doc_acked("t5", "c", &other), 2000);
 }

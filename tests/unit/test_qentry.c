@@ -66,6 +66,8 @@ static void assert_same(const struct qentry *a, const struct qentry *b)
 	cr_assert_eq(a->payload_len, b->payload_len);
 	cr_assert_eq(memcmp(a->payload, b->payload, a->payload_len), 0);
 	cr_assert_eq(a->attempts, b->attempts);
+	cr_assert_eq(a->sent_us, b->sent_us);
+	cr_assert_eq(a->ack_us, b->ack_us);
 	if (a->error)
 		cr_assert_str_eq(a->error, b->error);
 	else
@@ -97,6 +99,20 @@ Test(qentry, round_trip_every_kind)
 		round_trip(&s.e);
 	}
 	cr_assert_null(qentry_kind_name(QENTRY_KIND_COUNT));
+	sample_free(&s);
+}
+
+Test(qentry, round_trip_forward_and_reply_times)
+{
+	struct sample s;
+
+	sample_init(&s, "acme", 10);
+	round_trip(&s.e);   /* absent: 0, as in entries queued before they existed */
+	s.e.sent_us = 1796690228169001ull;
+	s.e.ack_us = 1796690228169734ull;
+	round_trip(&s.e);
+	s.e.sent_us = 0;
+	round_trip(&s.e);
 	sample_free(&s);
 }
 

@@ -5,7 +5,10 @@
    closeConnection, blockConnection, blockTimeMS, writeConcernError, appName}}
 
 Same command and semantics as mongod started with enableTestCommands=1, so a
-test that injects failures runs unchanged against a real server.
+test that injects failures runs unchanged against a real server.  One field
+is refmongo's own: blockReplyMS runs the command at once and holds its reply
+back (a write MongoDB applied whose reply is slow to come); tests that need
+it skip themselves against a real mongod.
 check() is called for every command; it returns the fail point's data when
 this command must fail (and counts the activation), else None.
 """

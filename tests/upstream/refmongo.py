@@ -61,6 +61,7 @@ class Conn:
 		self.peer = peer if isinstance(peer, tuple) else (str(peer), 0)
 		self.driver = None
 		self.app_name = None
+		self.reply_delay_s = 0.0
 
 
 class RefServer(MockupDB):
@@ -158,6 +159,7 @@ class App:
 			conn.node.commands[name] += 1
 			if frame.compressor is not None:
 				conn.node.compressed[frame.compressor] += 1
+		conn.reply_delay_s = 0.0
 		handled, reply = self.failpoint(conn, name)
 		if handled is False:
 			return False
@@ -167,6 +169,8 @@ class App:
 			reply = self.engine.run(self.engine.ctx(conn.node, conn), name, db, cmd, self.secondary_ok(req, cmd))
 			if handled:  # writeConcernError injected after running
 				reply["writeConcernError"] = handled
+			if conn.reply_delay_s:  # refmongo only: applied now, answered later
+				time.sleep(conn.reply_delay_s)
 		if more:
 			return True
 		if exhaust and name == "getMore":
@@ -189,6 +193,7 @@ class App:
 			return None, None
 		if data.get("blockConnection"):
 			time.sleep(min(float(data.get("blockTimeMS", 0)), 60000.0) / 1000.0)
+		conn.reply_delay_s = min(float(data.get("blockReplyMS", 0)), 60000.0) / 1000.0
 		if data.get("closeConnection"):
 			return False, None
 		err = failure_error(data)
