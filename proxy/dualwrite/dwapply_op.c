@@ -249,6 +249,19 @@ static bool update_one(struct dwunit *u, const struct dwop *o, const struct mapp
 }
 
 /* MongoDB reported n; PostgreSQL matched matched.  Resync or log. */
+/* The one _id a filter names by equality to a plain value ({_id: 5, ...}):
+ * no other document can match it. */
+static bool filter_id(const struct dwop *o, bson_value_t *id)
+{
+	bson_iter_t it;
+
+	if (!o->has_q || !bson_iter_init_find(&it, &o->q, "_id") || BSON_ITER_HOLDS_DOCUMENT(&it) ||
+	    BSON_ITER_HOLDS_ARRAY(&it) || BSON_ITER_HOLDS_REGEX(&it))
+		return false;
+	*id = *bson_iter_value(&it);
+	return true;
+}
+
 static void check_count(struct dwunit *u, const struct dwop *o, size_t matched, size_t nmatch,
 			struct dwcand *c, bson_t *resync)
 {
@@ -272,10 +285,8 @@ static void check_count(struct dwunit *u, const struct dwop *o, size_t matched, 
 		if (doc_id(c[i].doc, &id))
 			ids_append(resync, &id);
 	/* A filter on one _id names the document PostgreSQL may lack. */
-	bson_iter_t it;
-	if (nmatch == 0 && o->has_q && bson_iter_init_find(&it, &o->q, "_id") &&
-	    !BSON_ITER_HOLDS_DOCUMENT(&it) && !BSON_ITER_HOLDS_ARRAY(&it) && !BSON_ITER_HOLDS_REGEX(&it))
-		ids_append(resync, bson_iter_value(&it));
+	if (nmatch == 0 && filter_id(o, &id))
+		ids_append(resync, &id);
 }
 
 static void rw_compute(struct rw *rw, const struct dwop *o, struct dwcand *c, size_t nmatch)
@@ -287,8 +298,13 @@ static void rw_compute(struct rw *rw, const struct dwop *o, struct dwcand *c, si
 	bson_value_t id;
 
 	/* A resync that read MongoDB after this write was acknowledged may have
-	 * removed or changed rows MongoDB's choice depended on. */
-	bool future = dwhorizon_after(u->a, u->cur->tenant, o->c, u->cur->ts_ms);
+	 * removed or changed rows MongoDB's choice depended on; not when the
+	 * filter names one _id (that document's own horizon decides, below):
+	 * else one resync turns every write to the collection acknowledged
+	 * before it into another resync, and under load they feed each other. */
+	bson_value_t fid;
+	bool by_id = filter_id(o, &fid);
+	bool future = !by_id && dwhorizon_after(u->a, u->cur->tenant, o->c, u->cur->ts_ms);
 	if (single && (nmatch > 1 || (nmatch == 1 && future))) {
 		/* Which one MongoDB changed is not knowable here: re-read them all
 		 * (always right, whatever earlier resyncs did to them). */
@@ -312,6 +328,15 @@ static void rw_compute(struct rw *rw, const struct dwop *o, struct dwcand *c, si
 			settled++;
 			i--;
 		}
+	}
+	/* The named document is not here: a resync after this write, or a write
+	 * at MongoDB together with it, may explain why; its verdict decides. */
+	if (by_id && nmatch + settled == 0 && o->uid.value_type == BSON_TYPE_EOD) {
+		enum dwhorizon_verdict v = dwhorizon_check(u->a, u->cur, o->c, &fid);
+		if (v == DWH_RESYNC)
+			ids_append(&resync, &fid);
+		if (v != DWH_APPLY)
+			settled++;
 	}
 	apply = nmatch;
 	if (bson_empty(&resync) && o->uid.value_type == BSON_TYPE_EOD && !future)
