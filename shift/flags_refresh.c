@@ -78,7 +78,7 @@ struct flags_refresher {
 	bool want_full, want_defaults, down_logged, first_full;
 	uint64_t backoff_ms, next_connect_ms, next_full_ms;
 	uint64_t gen;   /* stamps changed views; also marks entries seen by a full refresh */
-	uint64_t defaults_warned_ms[FLAGS_F_COUNT + 1], orphan_warned_ms[FLAGS_F_COUNT + 1];
+	uint64_t defaults_warned_ms[FLAGS_F_COUNT + 1];
 	char *pending[FLAGS_PENDING_MAX]; /* tenant names to re-read */
 	size_t npending;
 	redisReply *replies[FLAGS_PIPELINE_MAX];
@@ -188,14 +188,18 @@ static bool flags_roundtrip(struct flags_refresher *r, char *const *names, size_
 }
 
 /* Apply the reply of tenant name; returns what the table did. */
-static enum flags_put_result flags_apply(struct flags_refresher *r, const char *name, const redisReply *rep)
+static enum flags_put_result flags_apply(const struct flags_refresher *r, const char *name, const redisReply *rep)
 {
 	size_t len = strlen(name);
 	struct flags_entry *e = flags_table_find(name, len);
 	struct flags_layer layer;
-	bool exists = flags_layer_from_reply(rep, &layer, e ? e->warned_ms : r->orphan_warned_ms, name);
+	uint64_t warned[FLAGS_F_COUNT + 1] = {0}; /* a new entry keeps when it was warned about */
+	bool exists = flags_layer_from_reply(rep, &layer, e ? e->warned_ms : warned, name);
+	enum flags_put_result p = flags_table_put(name, len, exists ? &layer : NULL, r->gen);
 
-	return flags_table_put(name, len, exists ? &layer : NULL, r->gen);
+	if (p == FLAGS_PUT_ADDED && (e = flags_table_find(name, len)))
+		memcpy(e->warned_ms, warned, sizeof(warned));
+	return p;
 }
 
 static void flags_apply_defaults(struct flags_refresher *r, const redisReply *rep)
