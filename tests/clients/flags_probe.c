@@ -116,9 +116,9 @@ static void wait_loaded(void)
 }
 
 /* n distinct names "<first>~i" (the first PROBE_UNKNOWN_NAMES of them kept). */
-static char (*unknown_names(const char *first))[300]
+static char (*unknown_names(const char *first))[64]
 {
-	char (*names)[300] = calloc(PROBE_UNKNOWN_NAMES, sizeof(*names));
+	char (*names)[64] = calloc(PROBE_UNKNOWN_NAMES, sizeof(*names));
 
 	for (long i = 0; names && i < PROBE_UNKNOWN_NAMES; i++)
 		snprintf(names[i], sizeof(names[i]), "%s~%ld", first, i);
@@ -127,7 +127,7 @@ static char (*unknown_names(const char *first))[300]
 
 static void lookups(const char *first, long n)
 {
-	char name[300];
+	char name[64];
 	struct flags_view v;
 	struct flags_stats st;
 	long before = rss_kb();
@@ -150,7 +150,7 @@ static double ns_per(uint64_t t0, long n)
 /* ns per flags_get of the listed (known) tenants, then of unknown names. */
 static void cost(char **tenants, int nt, long n)
 {
-	char (*names)[300] = unknown_names(tenants[0]);
+	char (*names)[64] = unknown_names(tenants[0]);
 	struct flags_view v;
 	struct flags_stats st;
 	double sink = 0;

@@ -486,3 +486,48 @@ def test_tandemctl_flag_commands_help_and_usage(cmd):
 def test_tandemctl_with_redis_down_exits_1(cmd, value, tenant):
 	r = ctl("redis://127.0.0.1:%d" % servers.free_port(), cmd, tenant, value)
 	assert r.returncode == 1 and b"cannot reach Redis" in r.stderr, r.stderr
+
+
+def _rss_kb(pid):
+	with open("/proc/%d/status" % pid) as f:
+		for line in f:
+			if line.startswith("VmRSS:"):
+				return int(line.split()[1])
+	return 0
+
+
+def _tandem_metric(t, name):
+	for line in t.metrics().splitlines():
+		if line.startswith(name + " "):
+			return float(line.split()[1])
+	raise AssertionError("no metric %s" % name)
+
+
+def test_tandem_10000_database_names_do_not_grow_the_flag_table(start_tandem, upstream, own_redis, tenant):
+	"""Writes to 10 000 distinct databases through tandem (each one a
+	flags_get of a client-chosen name): the table stays at the tenants that
+	have a hash, and tandem's RSS stays bounded."""
+	import wire  # noqa: E402  (tests/integration/wire.py)
+	write_tenants(own_redis, ["%s-%d" % (tenant, i) for i in range(2)], "write_mode", "mongo_only")
+	t = start_tandem(upstream.uri, redis=own_redis.url)
+	servers.wait_until(lambda: _tandem_metric(t, "tandem_flags_full_refreshes_total") >= 1, what="flags loaded")
+	assert _tandem_metric(t, "tandem_flags_tenants") == 2
+	assert _tandem_metric(t, "tandem_flags_tracking") == 1
+	s = wire.connect(t.port)
+	rss0 = _rss_kb(t.proc.pid)
+	n, batch = 10000, 250
+	for start in range(0, n, batch):  # pipelined: a batch of inserts, then their replies
+		s.sendall(b"".join(wire.op_msg({"insert": "c", "documents": [{"_id": 1}],
+			"$db": "%s~%d" % (tenant, i)}, request_id=i + 1) for i in range(start, start + batch)))
+		for _ in range(batch):
+			assert wire.msg_body(wire.recv_msg(s)).get("ok") == 1
+	s.close()
+	rss1 = _rss_kb(t.proc.pid)
+	print("10 000 database names through tandem: flag entries %d, RSS %d -> %d KiB"
+		% (_tandem_metric(t, "tandem_flags_tenants"), rss0, rss1))
+	assert _tandem_metric(t, "tandem_flags_tenants") == 2
+	assert rss1 - rss0 < 8192, "RSS grew by %d KiB" % (rss1 - rss0)
+	# a tenant whose hash appears now gets its entry at once
+	cli(own_redis, "HSET", "tandem:tenant:%s~7" % tenant, "read_pct", "5")
+	servers.wait_until(lambda: _tandem_metric(t, "tandem_flags_tenants") == 3, timeout=CONTRACT_S,
+		what="the new hash's entry")
