@@ -25,9 +25,10 @@
  *   HGETALL is sent after the announcement, so it reads the change (or a
  *   later one, which is announced again).
  * - Notifications are lost only with the sub connection (Redis drops a
- *   redirect target's invalidations when it is gone); a lost connection is
- *   reconnected with backoff and followed by a full refresh, so nothing
- *   missed while down survives the reconnect.
+ *   redirect target's invalidations when it is gone); a lost connection
+ *   (EOF, an error, or no pong within 2 s to a PING sent after 5 s of
+ *   silence) is reconnected with backoff and followed by a full refresh, so
+ *   nothing missed while down survives the reconnect.
  * - The full refresh (SCAN tandem:tenant:* + HGETALL of every key found and
  *   of every entry the scan missed) runs every flags.full_refresh_ms; what
  *   it changes is counted as a repair (tandem_flags_full_refresh_repairs_total)
@@ -69,6 +70,8 @@
 #define FLAGS_BACKOFF_MAX_MS 2000u
 #define FLAGS_WARN_EVERY_MS 60000u
 #define FLAGS_INVALIDATE_CHANNEL "__redis__:invalidate"
+#define FLAGS_SUB_PING_MS 5000u /* a silent sub connection is PINGed this often... */
+#define FLAGS_SUB_PONG_MS 2000u /* ...and dropped if no pong comes back within this */
 
 struct flags_refresher {
 	struct flags_refresh_cfg cfg;
@@ -77,6 +80,7 @@ struct flags_refresher {
 	bool tracking;  /* invalidations are live on this connection */
 	bool want_full, want_defaults, down_logged, first_full;
 	uint64_t backoff_ms, next_connect_ms, next_full_ms;
+	uint64_t sub_rx_ms, ping_sent_ms; /* last message on sub; PING outstanding since (0: none) */
 	uint64_t gen;   /* stamps changed views; also marks entries seen by a full refresh */
 	uint64_t defaults_warned_ms[FLAGS_F_COUNT + 1];
 	char *pending[FLAGS_PENDING_MAX]; /* tenant names to re-read */
@@ -403,6 +407,8 @@ static void flags_invalidated(struct flags_refresher *r, const redisReply *k)
 /* One pub/sub message: an invalidation or a tandem:flags message. */
 static void flags_message(struct flags_refresher *r, const redisReply *m)
 {
+	r->sub_rx_ms = clock_mono_ms();
+	r->ping_sent_ms = 0; /* anything received proves the connection (and a pong is ignored below) */
 	if (m->type != REDIS_REPLY_ARRAY || m->elements != 3 || m->element[0]->type != REDIS_REPLY_STRING ||
 	    strcmp(m->element[0]->str, "message") != 0 || m->element[1]->type != REDIS_REPLY_STRING)
 		return; /* subscribe confirmations */
@@ -521,6 +527,8 @@ static bool flags_connect(struct flags_refresher *r)
 		flags_log_tracking(false, "CLIENT ID refused");
 	metrics_gauge_set(METRIC_FLAGS_REDIS_CONNECTED, 1);
 	metrics_gauge_set(METRIC_FLAGS_TRACKING, r->tracking ? 1 : 0);
+	r->sub_rx_ms = clock_mono_ms();
+	r->ping_sent_ms = 0;
 	return true;
 }
 
@@ -573,6 +581,32 @@ static void flags_read_sub(struct flags_refresher *r)
 	}
 }
 
+/* A half-open connection sends no EOF: PING the sub connection when it has
+ * been silent for FLAGS_SUB_PING_MS, and drop it when the pong is late. */
+static void flags_check_sub(struct flags_refresher *r, uint64_t now)
+{
+	int done = 0;
+
+	if (!r->sub)
+		return;
+	if (r->ping_sent_ms && now - r->ping_sent_ms > FLAGS_SUB_PONG_MS) {
+		flags_fail(r, "subscription silent (no pong)");
+		return;
+	}
+	if (r->ping_sent_ms || now - r->sub_rx_ms < FLAGS_SUB_PING_MS)
+		return;
+	if (redisAppendCommand(r->sub, "PING") != REDIS_OK) {
+		flags_fail(r, "subscription PING failed");
+		return;
+	}
+	while (!done)
+		if (redisBufferWrite(r->sub, &done) != REDIS_OK) {
+			flags_fail(r, "subscription lost");
+			return;
+		}
+	r->ping_sent_ms = now;
+}
+
 /* ------------------------------------------------------------ the loop */
 
 static uint64_t flags_period(const struct flags_refresher *r)
@@ -589,6 +623,8 @@ static void flags_wait(struct flags_refresher *r)
 
 	if (r->cmd && (r->want_full || r->npending || r->want_defaults))
 		due = now;
+	if (r->sub && due > now + FLAGS_SUB_PONG_MS / 2)
+		due = now + FLAGS_SUB_PONG_MS / 2; /* wake to check the subscription */
 	if (r->sub)
 		p[1].fd = r->sub->fd;
 	int timeout = due > now ? (int)(due - now) : 0;
@@ -618,6 +654,9 @@ static void flags_step(struct flags_refresher *r)
 		}
 		r->want_full = r->first_full = true; /* changes may have been missed while down */
 	}
+	if (!r->cmd)
+		return;
+	flags_check_sub(r, now);
 	if (!r->cmd)
 		return;
 	bool ok = true;

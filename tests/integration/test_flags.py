@@ -531,3 +531,23 @@ def test_tandem_10000_database_names_do_not_grow_the_flag_table(start_tandem, up
 	cli(own_redis, "HSET", "tandem:tenant:%s~7" % tenant, "read_pct", "5")
 	servers.wait_until(lambda: _tandem_metric(t, "tandem_flags_tenants") == 3, timeout=CONTRACT_S,
 		what="the new hash's entry")
+
+
+def test_a_frozen_redis_is_noticed_by_ping_and_updates_resume(own_redis, probes, tenant):
+	"""SIGSTOP: no EOF reaches the refresher, only silence; the PING after 5 s
+	of silence goes unanswered, the connection is dropped (flags kept), and
+	after SIGCONT invalidations flow again."""
+	import signal
+	key = "tandem:tenant:" + tenant
+	cli(own_redis, "HSET", key, "read_pct", "21")
+	p = probes("--redis", own_redis.url, tenant)
+	p.wait_for(lambda d: loaded(d) and d["read_pct"] == "21", tenant=tenant)
+	os.kill(own_redis.proc.pid, signal.SIGSTOP)
+	try:
+		d = p.wait_for(lambda d: d["connected"] == "0", timeout=12, tenant=tenant)
+		assert d["read_pct"] == "21" and int(d["errors"]) >= 1
+	finally:
+		os.kill(own_redis.proc.pid, signal.SIGCONT)
+	d = p.wait_for(lambda d: d["connected"] == "1" and d["tracking"] == "1", timeout=8, tenant=tenant)
+	cli(own_redis, "HSET", key, "read_pct", "22")
+	p.wait_for(lambda d: d["read_pct"] == "22", timeout=CONTRACT_S, tenant=tenant)
