@@ -78,7 +78,7 @@ struct flags_refresher {
 	char why[256]; /* why the last connect failed */
 	redisContext *cmd, *sub;
 	bool tracking;  /* invalidations are live on this connection */
-	bool want_full, want_defaults, down_logged, first_full;
+	bool want_full, want_defaults, down_logged;
 	uint64_t backoff_ms, next_connect_ms, next_full_ms;
 	uint64_t sub_rx_ms, ping_sent_ms; /* last message on sub; PING outstanding since (0: none) */
 	uint64_t gen;   /* stamps changed views; also marks entries seen by a full refresh */
@@ -333,8 +333,10 @@ static void flags_add_unseen(struct flags_entry *e, void *arg)
 
 /* SCAN for the tenants, then HGETALL tandem:defaults, each tenant found and
  * each entry the scan did not find (it may be gone, or written during the
- * scan).  false on a connection error. */
-static bool flags_full_refresh(struct flags_refresher *r)
+ * scan).  periodic: run by the timer while invalidations are live, so what
+ * it changes is a repair (not one asked for by a reconnect, a flush or a
+ * message).  false on a connection error. */
+static bool flags_full_refresh(struct flags_refresher *r, bool periodic)
 {
 	struct flags_names names = {0};
 	size_t changed = 0;
@@ -353,9 +355,8 @@ static bool flags_full_refresh(struct flags_refresher *r)
 	if (!ok)
 		return false;
 	metrics_inc(METRIC_FLAGS_FULL_REFRESHES);
-	if (!r->first_full && r->tracking && changed)
+	if (periodic && r->tracking && changed)
 		metrics_add(METRIC_FLAGS_REPAIRS, changed);
-	r->first_full = false;
 	return true;
 }
 
@@ -652,7 +653,7 @@ static void flags_step(struct flags_refresher *r)
 			flags_fail(r, r->why);
 			return;
 		}
-		r->want_full = r->first_full = true; /* changes may have been missed while down */
+		r->want_full = true; /* changes may have been missed while down */
 	}
 	if (!r->cmd)
 		return;
@@ -661,8 +662,9 @@ static void flags_step(struct flags_refresher *r)
 		return;
 	bool ok = true;
 	if (r->want_full || now >= r->next_full_ms) {
+		bool periodic = !r->want_full;
 		r->want_full = false;
-		ok = flags_full_refresh(r);
+		ok = flags_full_refresh(r, periodic);
 		r->next_full_ms = clock_mono_ms() + flags_period(r);
 	} else if (r->npending || r->want_defaults) {
 		ok = flags_targeted_refresh(r);

@@ -551,3 +551,18 @@ def test_a_frozen_redis_is_noticed_by_ping_and_updates_resume(own_redis, probes,
 	d = p.wait_for(lambda d: d["connected"] == "1" and d["tracking"] == "1", timeout=8, tenant=tenant)
 	cli(own_redis, "HSET", key, "read_pct", "22")
 	p.wait_for(lambda d: d["read_pct"] == "22", timeout=CONTRACT_S, tenant=tenant)
+
+
+def test_a_change_redis_does_not_announce_is_repaired_by_the_full_refresh(own_redis, probes, tenant):
+	"""SWAPDB changes what database 0 holds without an invalidation: the
+	periodic full refresh finds it and counts a repair.  (A write in another
+	database is announced too, BCAST being server-wide: it costs one HGETALL
+	and changes nothing.)"""
+	key = "tandem:tenant:" + tenant
+	cli(own_redis, "HSET", key, "read_pct", "1")
+	p = probes("--redis", own_redis.url, "--set", "flags.full_refresh_ms=1500", tenant)
+	p.wait_for(lambda d: loaded(d) and d["read_pct"] == "1", tenant=tenant)
+	cli(own_redis, "-n", "1", "HSET", key, "read_pct", "9")
+	cli(own_redis, "SWAPDB", "0", "1")
+	d = p.wait_for(lambda d: d["read_pct"] == "9", timeout=5, tenant=tenant)
+	assert int(d["repairs"]) == 1 and int(d["full"]) >= 2, d
