@@ -530,6 +530,7 @@ static bool flags_connect(struct flags_refresher *r)
 	metrics_gauge_set(METRIC_FLAGS_TRACKING, r->tracking ? 1 : 0);
 	r->sub_rx_ms = clock_mono_ms();
 	r->ping_sent_ms = 0;
+	r->why[0] = '\0';
 	return true;
 }
 
