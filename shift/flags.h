@@ -3,13 +3,14 @@
  *
  * Worker threads ask flags_get(tenant) on every request; the answer comes
  * from memory under a read lock, never from Redis.  One refresher thread
- * keeps the memory current:
+ * (flags_refresh.c) keeps the memory current by reacting to each change:
  *
- *   redis ──HGETALL tandem:defaults + tandem:tenant:<t> ×N (one pipeline)──┐
- *     │                          every flags.poll_ms, or at once when:     ▼
- *     └──SUBSCRIBE tandem:flags──▶ any message ──▶ refresher ──wrlock──▶ table
- *                          flags_get (first sight of a tenant) ──wake──▶  │
- *   worker ──flags_get──rdlock──▶ copy of the tenant's flags_view ◀───────┘
+ *   redis-cli HSET tandem:tenant:acme read_pct 25
+ *     │ Redis: CLIENT TRACKING BCAST invalidation ─▶ __redis__:invalidate
+ *     ▼                                                │ (sub connection)
+ *   refresher ──HGETALL tandem:tenant:acme (that key only)◀┘
+ *     │         every flags.full_refresh_ms: SCAN tandem:tenant:* + HGETALL
+ *     └─wrlock─▶ table: one entry per tenant WITH a hash ◀─rdlock── flags_get
  *
  * Precedence, field by field: the tenant's hash, then tandem:defaults, then
  * the config (defaults.*), then the built-in mongo_only / 0 / 0 / "".
@@ -17,11 +18,13 @@
  * level) and logged at most once a minute per key and field.
  *
  * Invariants:
- * - flags_get never blocks on Redis and allocates only on the first sight
- *   of a tenant (one entry, at most FLAGS_TENANTS_MAX of them); past the
- *   cap, or for an empty or over-long name, it answers the defaults.
+ * - flags_get never blocks on Redis, never allocates and never wakes the
+ *   refresher: a tenant without a hash in Redis reads the defaults, so
+ *   names chosen by clients cannot grow the table.  At most
+ *   FLAGS_TENANTS_MAX entries (tenants with a hash).
  * - A Redis outage keeps the last known flags; the refresher reconnects
- *   with a bounded backoff and counts the errors.
+ *   with a bounded backoff, counts the errors, re-enables tracking and runs
+ *   a full refresh on reconnect.
  * - Without a Redis URL there is no thread: every tenant gets the config
  *   defaults.
  *
@@ -57,14 +60,18 @@ struct flags_view {
 };
 
 struct flags_stats {
-	uint64_t last_ok_ms;      /* last successful refresh, ms since epoch; 0 = never */
-	uint64_t refreshes;       /* successful refreshes */
-	uint64_t refresh_errors;  /* failed connects and refreshes */
-	uint64_t invalid_values;  /* values ignored (did not parse), counted per refresh */
+	uint64_t last_ok_ms;      /* last successful read, ms since epoch; 0 = never */
+	uint64_t refreshes;       /* successful reads (full or of changed keys) */
+	uint64_t full_refreshes;  /* successful full refreshes (SCAN + HGETALL each) */
+	uint64_t refresh_errors;  /* failed connects and reads */
+	uint64_t invalid_values;  /* values ignored (did not parse), counted per read */
+	uint64_t invalidations;   /* keys Redis reported changed */
+	uint64_t repairs;         /* changes only a periodic full refresh found */
 	uint64_t messages;        /* tandem:flags messages received */
-	uint64_t tenants;         /* registered tenants */
-	uint64_t tenants_refused; /* lookups answered with the defaults: cap or bad name */
+	uint64_t tenants;         /* tenants in the table (those with a hash) */
+	uint64_t tenants_refused; /* bad names looked up, hashes past the cap */
 	bool connected;           /* the refresher holds a working connection */
+	bool tracking;            /* Redis pushes invalidations (else: polling) */
 };
 
 /* The fields of one hash, in the order of the bits of flags_layer.set. */
@@ -84,14 +91,14 @@ struct flags_layer {
 enum flags_set_result { FLAGS_SET_OK, FLAGS_SET_UNKNOWN_FIELD, FLAGS_SET_INVALID };
 
 /* Start the refresher thread (NULL/"" redis_url: config defaults only, no
- * thread).  cfg may be NULL (built-in defaults, poll 100 ms).  Fails on a
- * bad URL or config value, or if already started. */
+ * thread).  cfg may be NULL (built-in defaults, tracking on, full refresh
+ * every 30 s).  Fails on a bad URL or config value, or if already started. */
 bool flags_start(const char *redis_url, const struct cfg *cfg, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 
 /* The flags of tenant (its own hash field by field over tandem:defaults over
- * the config defaults).  First sight of a tenant registers it for refreshing
- * and returns the defaults meanwhile.  Thread-safe. */
+ * the config defaults); a tenant without a hash gets the defaults.  No
+ * allocation, no Redis.  Thread-safe. */
 void flags_get(const char *tenant, struct flags_view *out);
 
 /* Stop and join the refresher, forget the tenants; flags_get then answers

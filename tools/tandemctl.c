@@ -3,8 +3,8 @@
  *
  * `status` asks a running tandem's admin endpoint for /healthz and
  * /metrics and prints a short summary; `schema` prints or applies the DDL
- * of a mapping (ctl_schema.c).  The flag commands (shift, mode, shadow,
- * ...) arrive with the issues that build them.
+ * of a mapping (ctl_schema.c); the flag commands mode, shift, shadow and
+ * flags are in ctl_flags.c.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -38,8 +38,10 @@ static void usage(FILE *out)
 		     "  replay    apply the queued dual-write operations to PostgreSQL;\n"
 		     "            see `tandemctl replay --help`\n"
 		     "  mode      TENANT MODE: set a tenant's write_mode in Redis and notify tandem\n"
+		     "  shift     TENANT PCT: set a tenant's read_pct (share of reads PostgreSQL serves)\n"
+		     "  shadow    TENANT PCT: set a tenant's shadow_pct (share of reads compared)\n"
 		     "  flags     TENANT: the tenant's effective flags and where they come from\n"
-		     "            (both: --redis URL, --config FILE; see `tandemctl mode --help`)\n"
+		     "            (all four: --redis URL, --config FILE; see `tandemctl shift --help`)\n"
 		     "  mismatches TENANT: the newest shadow-read mismatches kept in Redis;\n"
 		     "            see `tandemctl mismatches --help`\n\n"
 		     "Options:\n"
@@ -191,7 +193,8 @@ int main(int argc, char **argv)
 				return ctl_dump(argc - i, argv + i);
 			if (!strcmp(cmd, "replay"))
 				return ctl_replay(argc - i, argv + i);
-			if (!strcmp(cmd, "mode") || !strcmp(cmd, "flags"))
+			if (!strcmp(cmd, "mode") || !strcmp(cmd, "shift") || !strcmp(cmd, "shadow") ||
+			    !strcmp(cmd, "flags"))
 				return ctl_flags(argc - i, argv + i);
 			if (!strcmp(cmd, "mismatches"))
 				return ctl_mismatches(argc - i, argv + i);

@@ -52,7 +52,9 @@ struct cfg {
 	char *default_write_mode;   /* flags for tenants without Redis flags; one of the 4 modes */
 	char *default_read_pct;     /* "0".."100", decimals allowed (pct_parse) */
 	char *default_shadow_pct;
-	int64_t flags_poll_ms;      /* how often Redis flags are re-read */
+	int64_t flags_poll_ms;      /* full re-read period without invalidations */
+	bool flags_tracking;        /* follow changes by CLIENT TRACKING invalidations */
+	int64_t flags_full_refresh_ms; /* fallback full re-read period with invalidations */
 	int64_t dw_pool_size;       /* PostgreSQL connections of the applier */
 	int64_t dw_batch_max;       /* inserts coalesced into one transaction */
 	char *dw_spool_path;        /* local spool when Redis is down too */

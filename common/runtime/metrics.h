@@ -85,7 +85,13 @@ struct evbuffer;
 	X(FLAGS_REFRESH_ERRORS, "flags_refresh_errors_total",                                     \
 	  "Failed connects and reads of the Redis flags")                                        \
 	X(FLAGS_INVALID_VALUES, "flags_invalid_values_total",                                     \
-	  "Flag values ignored because they do not parse")
+	  "Flag values ignored because they do not parse")                                      \
+	X(FLAGS_FULL_REFRESHES, "flags_full_refreshes_total",                                     \
+	  "Full re-reads of the Redis flags (SCAN tandem:tenant:* + HGETALL each)")            \
+	X(FLAGS_INVALIDATIONS, "flags_invalidations_total",                                       \
+	  "Flag keys Redis reported changed (CLIENT TRACKING invalidations)")                   \
+	X(FLAGS_REPAIRS, "flags_full_refresh_repairs_total",                                      \
+	  "Flag changes only a full re-read found (a lost notification, or a write during it)")
 
 #define METRICS_GAUGES(X)                                                                     \
 	X(CLIENT_CONNECTIONS, "client_connections", "Client connections open")                   \
@@ -97,7 +103,9 @@ struct evbuffer;
 	X(DW_QUEUED_TENANTS, "dualwrite_queued_tenants", "Tenants whose writes queue behind earlier ones") \
 	X(FLAGS_TENANTS, "flags_tenants", "Tenants whose flags are cached")                       \
 	X(FLAGS_REDIS_CONNECTED, "flags_redis_connected",                                          \
-	  "1 while the flag refresher holds a Redis connection")
+	  "1 while the flag refresher holds a Redis connection")                                 \
+	X(FLAGS_TRACKING, "flags_tracking",                                                        \
+	  "1 while Redis pushes flag invalidations (CLIENT TRACKING); 0: polling or down")
 
 /* Gauges whose value is the seconds since a moment (metrics_age_mark),
  * computed at scrape time; -1 before the first mark. */
