@@ -209,20 +209,20 @@ enum tenant_status tenant_of_parts(const bson_t *body, const struct tenant_seq *
 	return unresolved(out, outlen, r, why);
 }
 
-static enum tenant_status counted(enum tenant_status st, enum tenant_reason why)
+static enum tenant_status counted(enum tenant_status st, const enum tenant_reason *why)
 {
 	if (st == TENANT_UNRESOLVED)
-		tenant_count_unresolved(why);
+		tenant_count_unresolved(*why);
 	return st;
 }
 
 enum tenant_status tenant_resolve(const char *db, const bson_t *cmd, char *out, size_t outlen)
 {
 	enum tenant_reason why = TENANT_R_NONE;
+	enum tenant_status st = T.field_mode ? tenant_of_parts(cmd, NULL, 0, out, outlen, &why)
+					     : tenant_of_db(db, out, outlen, &why);
 
-	if (!T.field_mode)
-		return counted(tenant_of_db(db, out, outlen, &why), why);
-	return counted(tenant_of_parts(cmd, NULL, 0, out, outlen, &why), why);
+	return counted(st, &why);
 }
 
 /* Field mode over an uncompressed OP_MSG, read in place. */
@@ -247,8 +247,10 @@ enum tenant_status tenant_of_request(const struct msg_info *info, const uint8_t 
 	enum tenant_status st;
 	bson_t cmd;
 
-	if (!T.field_mode)
-		return counted(tenant_of_db(info->db, out, outlen, &why), why);
+	if (!T.field_mode) {
+		st = tenant_of_db(info->db, out, outlen, &why);
+		return counted(st, &why);
+	}
 	if (info->opcode != WIRE_OP_MSG) {
 		st = unresolved(out, outlen, TENANT_R_NONE, &why);
 	} else if (!info->compressed) {
@@ -259,5 +261,5 @@ enum tenant_status tenant_of_request(const struct msg_info *info, const uint8_t 
 	} else {
 		st = unresolved(out, outlen, TENANT_R_NONE, &why);
 	}
-	return counted(st, why);
+	return counted(st, &why);
 }
