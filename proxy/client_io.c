@@ -201,6 +201,30 @@ static void pending_add(struct client *c, const struct msg_info *info, struct dw
 		client_pause(c, CLIENT_PAUSE_PENDING_FULL);
 }
 
+/* A request on a database name MongoDB refuses (inspect.h): answered here
+ * with InvalidNamespace and dropped; the connection stays open.  Like a
+ * served reply, the answer may overtake replies still due from the
+ * upstream.  False when the client was closed (out of memory). */
+static bool refuse_db(struct client *c, const struct msg_info *info)
+{
+	size_t len = 0;
+	uint8_t *reply = inspect_db_refusal(info, atomic_fetch_add(&generated_request_id, 1), &len);
+
+	metrics_inc(METRIC_INVALID_DB_NAMES);
+	evbuffer_drain(bufferevent_get_input(c->cbev), (size_t)info->header.length);
+	if (!reply) {
+		if (!info->expects_reply)
+			return true;
+		client_close(c, "out_of_memory", true);
+		return false;
+	}
+	metrics_message(METRICS_OUT, info->opcode, len);
+	evbuffer_add(bufferevent_get_output(c->cbev), reply, len);
+	free(reply);
+	client_send(c, c->cbev);
+	return true;
+}
+
 bool client_pump_requests(struct client *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->cbev);
@@ -233,6 +257,12 @@ bool client_pump_requests(struct client *c)
 			return false;
 		}
 		metrics_message(METRICS_IN, h.opcode, (size_t)h.length);
+		if (info.db_status != INSPECT_DB_OK) {
+			if (!refuse_db(c, &info))
+				return false;
+			consumed = true;
+			continue;
+		}
 		struct dwjob *dw = dwcapture_request(c->id, &info, msg, (size_t)h.length);
 		if (dw && dw->kind == DWJOB_SERVE) {
 			/* PostgreSQL answers (worker_post_reply -> client_served). */

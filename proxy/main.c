@@ -27,6 +27,7 @@
 #include "metrics.h"
 #include "pgserve.h"
 #include "proxy.h"
+#include "tenant.h"
 #include "tls.h"
 #include "topology.h"
 #include "worker.h"
@@ -264,6 +265,8 @@ int main(int argc, char **argv)
 	}
 	if (!cfg_build(&live, &overrides, err, sizeof(err)))
 		die_config(err);
+	if (!tenant_start(&live, err, sizeof(err)))
+		die_config(err);
 	px.cfg = &live;
 	apply_logging(&live);
 	evthread_use_pthreads();
@@ -289,6 +292,7 @@ int main(int argc, char **argv)
 	shadow_stop();
 	dualwrite_stop();
 	flags_stop();
+	tenant_stop();
 	mapping_free(px_mapping);
 	topology_stop();
 	event_free(sig_hup);

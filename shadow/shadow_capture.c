@@ -3,8 +3,9 @@
  * the request path whether a read is sampled, keep its command, and queue
  * it with MongoDB's reply once the reply has gone to the client.
  *
- * Cost for a read that is not sampled: the command-name check, one flag
- * lookup (no Redis round trip) and one random draw.  A sampled read costs
+ * Cost for a read that is not sampled: the command-name check, the tenant
+ * (tenant.h; the flags are the tenant's, rows stay keyed by database), one
+ * flag lookup (no Redis round trip) and one random draw.  A sampled read costs
  * a copy of the command and one memcpy of the reply; parsing and
  * validating the reply is the shadow thread's work.  When the queue is
  * full the read is shed before anything is copied but the command.
@@ -19,6 +20,7 @@
 #include "flags.h"
 #include "sample.h"
 #include "shmetrics.h"
+#include "tenant.h"
 
 static bool is_read(const char *cmd)
 {
@@ -39,11 +41,16 @@ struct shjob *shadow_capture_request(uint64_t conn, const struct msg_info *info,
 				     const uint8_t *msg, size_t len)
 {
 	struct flags_view fv;
+	char tenant[FLAGS_TENANT_NAME_MAX + 1];
 
 	if (!atomic_load_explicit(&shadow_on, memory_order_relaxed) || info->opcode != WIRE_OP_MSG ||
 	    !is_read(info->command))
 		return NULL;
-	flags_get(info->db, &fv);
+	/* An unresolved read is not compared: PostgreSQL may hold only some
+	 * of the tenants of its database. */
+	if (tenant_of_request(info, msg, len, tenant, sizeof(tenant)) == TENANT_UNRESOLVED)
+		return NULL;
+	flags_get(tenant, &fv);
 	if (fv.shadow_pct <= 0 || !shadow_sample(fv.shadow_pct))
 		return NULL;
 	struct shjob *job = calloc(1, sizeof(*job));

@@ -33,14 +33,17 @@ enum cfg_type {
 	CFG_PCT,        /* a percentage (pct_parse): 0..100, plain decimal */
 	CFG_PCT_LIST,   /* NAME=PCT,... (pct_list_parse), at most max items; a map in the file */
 	CFG_REDIS_URL,  /* redisurl_parse, or "" for none */
+	CFG_TENANT_FROM, /* one of cfg_words[CFG_TENANT_FROM] */
 };
 
 /* The words each enum kind accepts, NULL-terminated. */
 static const char *const cfg_write_modes[] = {"mongo_only", "dual_write", "pg_primary", "pg_only", NULL};
 static const char *const cfg_fsyncs[] = {"always", "batch", "never", NULL};
+static const char *const cfg_tenant_froms[] = {"database", "field", NULL};
 static const char *const *const cfg_words[] = {
 	[CFG_WRITE_MODE] = cfg_write_modes,
 	[CFG_FSYNC] = cfg_fsyncs,
+	[CFG_TENANT_FROM] = cfg_tenant_froms,
 };
 
 #define CFG_RELOAD 0x1   /* applied by SIGHUP without restart */
@@ -153,6 +156,15 @@ static const struct cfg_entry cfg_table[] = {
 	 "run sampled reads on MongoDB again instead of PostgreSQL (measures noise)"},
 	{"shadow.strict_types", CFG_BOOL, F(sh_strict_types), 0, "false", 0, 0,
 	 "numbers of different BSON types are a mismatch even when equal"},
+	/* The regex is compiled (and its capture groups counted) by tenant_start. */
+	{"tenant.from", CFG_TENANT_FROM, F(tenant_from), 0, "database", 0, 0,
+	 "where a request's tenant comes from: database (its name) or field (a field of its filters and documents)"},
+	{"tenant.regex", CFG_STR, F(tenant_regex), 0, "", 0, 0,
+	 "database mode: PCRE2 regex with one capture group, the tenant (e.g. ^tenant_(.+)$); empty: the whole name"},
+	{"tenant.field", CFG_STR, F(tenant_field), 0, "tenant_id", 0, 0,
+	 "field mode: the field whose value (string, integer or ObjectId) is the tenant"},
+	{"tenant.default", CFG_STR, F(tenant_default), 0, "", 0, 0,
+	 "tenant of requests the rule does not match (empty: none, they stay on MongoDB)"},
 };
 
 #define CFG_N (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -277,7 +289,8 @@ static bool cfg_check_text(const struct cfg_entry *e, const char *v, char *err, 
 					   e->key, v);
 		return true;
 	case CFG_WRITE_MODE:
-	case CFG_FSYNC: {
+	case CFG_FSYNC:
+	case CFG_TENANT_FROM: {
 		size_t n = 0;
 		if (cfg_is_one_of(v, cfg_words[e->type]))
 			return true;

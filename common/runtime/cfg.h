@@ -75,6 +75,11 @@ struct cfg {
 	int64_t sh_redis_keep;      /* mismatches kept per tenant in Redis */
 	bool sh_calibrate;          /* compare MongoDB with itself (noise) */
 	bool sh_strict_types;       /* 1 vs 1.0 is a mismatch */
+	/* tenant: which tenant a request belongs to (shift/tenant.h) */
+	char *tenant_from;          /* database | field */
+	char *tenant_regex;         /* database mode: PCRE2 with one capture group; "" = the whole name */
+	char *tenant_field;         /* field mode: the field naming the tenant */
+	char *tenant_default;       /* tenant of unmatched requests; "" = none */
 };
 
 /* Fill every field with its default.  Strings are malloc'd. */

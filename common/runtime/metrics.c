@@ -27,6 +27,14 @@ static const char *const age_names[] = {METRICS_AGES(METRICS_NAME)};
 static const char *const age_help[] = {METRICS_AGES(METRICS_HELP)};
 #undef METRICS_NAME
 #undef METRICS_HELP
+#define METRICS_L_ROW(id, family, label, help) {family, label, help},
+static const struct {
+	const char *family, *label, *help;
+} labelled[] = {METRICS_LABELLED(METRICS_L_ROW)};
+#undef METRICS_L_ROW
+/* The labelled counters come last in enum metrics_counter. */
+#define METRICS_N_LABELLED (sizeof(labelled) / sizeof(labelled[0]))
+#define METRICS_PLAIN_COUNT (METRIC_COUNTER_COUNT - METRICS_N_LABELLED)
 
 static _Atomic uint64_t counters[METRIC_COUNTER_COUNT];
 static _Atomic int64_t gauges[METRIC_GAUGE_COUNT];
@@ -183,6 +191,20 @@ static const char *command_label(unsigned i)
 	return i == COMMAND_OTHER ? "other" : known_commands[i];
 }
 
+/* METRICS_LABELLED: HELP and TYPE once per family. */
+static void render_labelled(struct evbuffer *out)
+{
+	for (unsigned i = 0; i < METRICS_N_LABELLED; i++) {
+		if (i == 0 || strcmp(labelled[i].family, labelled[i - 1].family) != 0)
+			evbuffer_add_printf(out, "# HELP " METRICS_NAME_PREFIX "%s %s\n# TYPE "
+					    METRICS_NAME_PREFIX "%s counter\n", labelled[i].family,
+					    labelled[i].help, labelled[i].family);
+		evbuffer_add_printf(out, METRICS_NAME_PREFIX "%s{%s} %llu\n", labelled[i].family,
+				    labelled[i].label,
+				    (unsigned long long)load(&counters[METRICS_PLAIN_COUNT + i]));
+	}
+}
+
 static void render_messages(struct evbuffer *out)
 {
 	static const char *const dirs[2] = {"in", "out"};
@@ -260,7 +282,7 @@ static void render_lag(struct evbuffer *out)
 
 void metrics_render(struct evbuffer *out)
 {
-	for (unsigned i = 0; i < METRIC_COUNTER_COUNT; i++)
+	for (unsigned i = 0; i < METRICS_PLAIN_COUNT; i++)
 		evbuffer_add_printf(out, "# HELP " METRICS_NAME_PREFIX "%s %s\n# TYPE " METRICS_NAME_PREFIX
 					 "%s counter\n" METRICS_NAME_PREFIX "%s %llu\n",
 				    counter_names[i], counter_help[i], counter_names[i], counter_names[i],
@@ -278,6 +300,7 @@ void metrics_render(struct evbuffer *out)
 				    age_names[i], age_help[i], age_names[i], age_names[i],
 				    t ? (double)(int64_t)(now_ms - t) / 1000.0 : -1.0);
 	}
+	render_labelled(out);
 	render_messages(out);
 	render_commands(out);
 	render_lag(out);

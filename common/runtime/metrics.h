@@ -91,7 +91,20 @@ struct evbuffer;
 	X(FLAGS_INVALIDATIONS, "flags_invalidations_total",                                       \
 	  "Flag keys Redis reported changed (CLIENT TRACKING invalidations)")                   \
 	X(FLAGS_REPAIRS, "flags_full_refresh_repairs_total",                                      \
-	  "Flag changes only a full re-read found (a lost notification, or a write during it)")
+	  "Flag changes only a full re-read found (a lost notification, or a write during it)") \
+	X(INVALID_DB_NAMES, "invalid_database_names_total",                                       \
+	  "Requests refused for an invalid database name (InvalidNamespace, code 73)")
+
+/* Counters of one family told apart by one label: X(id, family, label
+ * value, help).  The entries of a family are consecutive; its HELP is the
+ * first entry's.  They share enum metrics_counter with the plain ones. */
+#define METRICS_LABELLED(X)                                                                   \
+	X(TENANT_UNRESOLVED_NONE, "tenant_unresolved_total", "reason=\"none\"",                   \
+	  "Requests whose tenant could not be resolved (served by MongoDB only), by reason")     \
+	X(TENANT_UNRESOLVED_SEVERAL, "tenant_unresolved_total", "reason=\"several\"", "")          \
+	X(TENANT_UNRESOLVED_UNMATCHED, "tenant_unresolved_total", "reason=\"unmatched\"", "")      \
+	X(TENANT_UNRESOLVED_INVALID, "tenant_unresolved_total", "reason=\"invalid\"", "")          \
+	X(TENANT_UNRESOLVED_TOO_LARGE, "tenant_unresolved_total", "reason=\"too_large\"", "")
 
 #define METRICS_GAUGES(X)                                                                     \
 	X(CLIENT_CONNECTIONS, "client_connections", "Client connections open")                   \
@@ -114,8 +127,11 @@ struct evbuffer;
 
 enum metrics_counter {
 #define METRICS_ENUM(id, name, help) METRIC_##id,
+#define METRICS_ENUM_L(id, family, label, help) METRIC_##id,
 	METRICS_COUNTERS(METRICS_ENUM)
+	METRICS_LABELLED(METRICS_ENUM_L)
 	METRIC_COUNTER_COUNT
+#undef METRICS_ENUM_L
 };
 
 enum metrics_gauge {

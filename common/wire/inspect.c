@@ -3,12 +3,42 @@
  */
 #include "inspect.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "opcomp.h"
 #include "opmsg.h"
 #include "opquery.h"
+
+/* Why MongoDB would refuse db[0..len) as a database name (mongod's
+ * DatabaseName and validDBName, commands' rules: '$' allowed). */
+static enum inspect_db db_check(const char *db, size_t len)
+{
+	if (len > INSPECT_DB_MAX)
+		return INSPECT_DB_TOO_LONG;
+	if (memchr(db, '.', len))
+		return INSPECT_DB_DOT;
+	if (memchr(db, '\0', len))
+		return INSPECT_DB_NUL;
+	for (size_t i = 0; i < len; i++)
+		if (db[i] == '/' || db[i] == '\\' || db[i] == ' ' || db[i] == '"')
+			return INSPECT_DB_CHAR;
+	return INSPECT_DB_OK;
+}
+
+/* The database of cmd into out, whole or not at all. */
+static void set_db(struct msg_info *out, const struct wire_command *cmd)
+{
+	out->db_len = cmd->db_len;
+	out->db_status = db_check(cmd->db, cmd->db_len);
+	if (out->db_status == INSPECT_DB_TOO_LONG) {
+		out->db[0] = '\0';
+		return;
+	}
+	memcpy(out->db, cmd->db, cmd->db_len);
+	out->db[cmd->db_len] = '\0';
+}
 
 static void copy_name(char *dst, size_t cap, const char *src)
 {
@@ -34,7 +64,7 @@ static enum wire_status inspect_plain(const uint8_t *msg, size_t len, struct msg
 		out->msg_flags = v.flags;
 		out->expects_reply = !(v.flags & OPMSG_MORE_TO_COME);
 		copy_name(out->command, sizeof(out->command), cmd.name);
-		copy_name(out->db, sizeof(out->db), cmd.db);
+		set_db(out, &cmd);
 		return WIRE_OK;
 	}
 	case WIRE_OP_QUERY: {
@@ -46,6 +76,7 @@ static enum wire_status inspect_plain(const uint8_t *msg, size_t len, struct msg
 		out->expects_reply = true;
 		if (opquery_command(&v, &cmd, out->db, sizeof(out->db)))
 			copy_name(out->command, sizeof(out->command), cmd.name);
+		set_db(out, &cmd);
 		return WIRE_OK;
 	}
 	case WIRE_OP_GET_MORE:
@@ -86,6 +117,38 @@ enum wire_status inspect_request(const uint8_t *msg, size_t len, int32_t max_len
 	st = inspect_plain(plain, plain_len, out);
 	free(plain);
 	return st;
+}
+
+uint8_t *inspect_db_refusal(const struct msg_info *info, int32_t request_id, size_t *len)
+{
+	char msg[160];
+	bson_t doc;
+	uint8_t *out = NULL;
+
+	if (!info->expects_reply)
+		return NULL;
+	switch (info->db_status) {
+	case INSPECT_DB_TOO_LONG:
+		snprintf(msg, sizeof(msg), "db name must be at most %d characters, found: %zu",
+			 INSPECT_DB_MAX, info->db_len);
+		break;
+	case INSPECT_DB_DOT:
+		snprintf(msg, sizeof(msg), "'.' is an invalid character in a db name: %s", info->db);
+		break;
+	case INSPECT_DB_NUL:
+		snprintf(msg, sizeof(msg), "database names cannot have embedded null characters");
+		break;
+	default:
+		snprintf(msg, sizeof(msg), "Invalid database name: '%s'", info->db);
+		break;
+	}
+	opmsg_error_doc(&doc, 73, "InvalidNamespace", msg);
+	if (info->opcode == WIRE_OP_MSG)
+		out = opmsg_encode(request_id, info->header.request_id, 0, &doc, len);
+	else if (info->opcode == WIRE_OP_QUERY)
+		out = opreply_encode(request_id, info->header.request_id, 0, 0, &doc, len);
+	bson_destroy(&doc);
+	return out;
 }
 
 void inspect_error_code(enum wire_status st, int32_t *code, const char **code_name)

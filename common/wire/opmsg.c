@@ -155,12 +155,16 @@ void opmsg_command(const struct opmsg_view *v, struct wire_command *out)
 
 	out->name = "";
 	out->db = "";
+	out->db_len = 0;
 	if (!v->body || !bson_init_static(&body, v->body, v->body_len))
 		return;
 	if (bson_iter_init(&it, &body) && bson_iter_next(&it))
 		out->name = bson_iter_key(&it);
-	if (bson_iter_init_find(&it, &body, "$db") && BSON_ITER_HOLDS_UTF8(&it))
-		out->db = bson_iter_utf8(&it, NULL);
+	if (bson_iter_init_find(&it, &body, "$db") && BSON_ITER_HOLDS_UTF8(&it)) {
+		uint32_t n;
+		out->db = bson_iter_utf8(&it, &n);
+		out->db_len = n;
+	}
 }
 
 uint8_t *opmsg_encode(int32_t request_id, int32_t response_to, uint32_t flags,

@@ -58,6 +58,7 @@ enum wire_status opmsg_parse(const uint8_t *msg, size_t len, struct opmsg_view *
 struct wire_command {
 	const char *name;   /* NUL-terminated, inside the message; "" if none */
 	const char *db;     /* NUL-terminated, inside the message; "" if absent */
+	size_t db_len;      /* bytes of the name as sent (an embedded NUL makes it > strlen(db)) */
 };
 
 /* Fill *out from a body already validated by opmsg_parse.  Never fails:

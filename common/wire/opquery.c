@@ -144,6 +144,7 @@ bool opquery_command(const struct opquery_view *v, struct wire_command *out, cha
 
 	out->name = "";
 	out->db = "";
+	out->db_len = strcspn(ns, ".");
 	opquery_copy_db(ns, dbbuf, dbbuf_len);
 	if (dbbuf && dbbuf_len > 0)
 		out->db = dbbuf;

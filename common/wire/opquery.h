@@ -58,7 +58,7 @@ enum wire_status opreply_parse(const uint8_t *msg, size_t len, struct opreply_vi
  * The command of an OP_QUERY on "<db>.$cmd": the first key of the query (or
  * of its "$query"/"query" wrapper).  db is copied into dbbuf (truncated to
  * dbbuf_len - 1; the part before the first '.') and out->db points to
- * dbbuf.  Returns false when the collection is not a "$cmd" namespace;
+ * dbbuf; out->db_len is the length of that part before any truncation.  Returns false when the collection is not a "$cmd" namespace;
  * out->name is then "" (out->db is still filled).  The view must come from
  * opquery_parse (the query is read without re-validation).
  */

@@ -36,6 +36,7 @@
 #include "hash.h"
 #include "log.h"
 #include "metrics.h"
+#include "tenant.h"
 
 #define DW_MAX_TXNS 10000
 #define DW_TXN_MAX_MS 120000
@@ -139,14 +140,23 @@ static const char *op_str(const bson_t *op, const char *key)
 	return "";
 }
 
-/* Whether MongoDB-acknowledged writes of tenant reach PostgreSQL: in
- * dual_write, and in pg_primary / pg_only for what still runs on MongoDB
- * (transactions, DDL, bulkWrite on admin). */
-static bool tenant_dual_written(const char *tenant)
+/* Whether MongoDB-acknowledged writes of an op on database db reach
+ * PostgreSQL: in dual_write, and in pg_primary / pg_only for what still
+ * runs on MongoDB (transactions, DDL, bulkWrite on admin, writes whose
+ * tenant is unresolved).  The flags are those of the tenant resolved at
+ * capture (job->tenant); in database mode the namespaces a bulkWrite names
+ * are resolved again, each by its own database (not counted twice). */
+static bool op_dual_written(const struct dwjob *job, const char *db)
 {
 	struct flags_view fv;
+	char tenant[FLAGS_TENANT_NAME_MAX + 1];
+	const char *t = job->tenant;
 
-	flags_get(tenant, &fv);
+	if (!tenant_needs_command() && strcmp(db, job->db) != 0) {
+		(void)tenant_of_db(db, tenant, sizeof(tenant), NULL);
+		t = tenant;
+	}
+	flags_get(t, &fv);
 	return fv.write_mode != FLAGS_WM_MONGO_ONLY;
 }
 
@@ -358,7 +368,7 @@ static void work_unacknowledged(const struct dwjob *job, const char *cmdname,
 		BSON_APPEND_UTF8(&op, "k", "x");
 		BSON_APPEND_UTF8(&op, "why", "unacknowledged (w:0) write: outcome unknown");
 	}
-	if (coll[0] && tenant_dual_written(job->db))
+	if (coll[0] && op_dual_written(job, job->db))
 		push_entry(&op, job->db, job);
 	bson_destroy(&op);
 }
@@ -373,7 +383,7 @@ static void work_ddl(const struct dwjob *job, const char *name, enum dwtrans_kin
 
 	(void)kind;
 	if (!job->acknowledged || !bson_iter_init_find(&it, &job->reply, "ok") ||
-	    !bson_iter_as_bool(&it) || !tenant_dual_written(job->db))
+	    !bson_iter_as_bool(&it) || !op_dual_written(job, job->db))
 		return;
 	if (bson_iter_init_find(&it, &job->cmd, name) && BSON_ITER_HOLDS_UTF8(&it))
 		coll = bson_iter_utf8(&it, NULL);
@@ -394,9 +404,9 @@ static void work_ddl(const struct dwjob *job, const char *name, enum dwtrans_kin
 static void route_op(const struct dwjob *job, const struct dwtrans_txn *s, struct dwtxn *t,
 		     const bson_t *op)
 {
-	const char *tenant = op_str(op, "db");
+	const char *tenant = op_str(op, "db"); /* rows are keyed by database */
 
-	if (!tenant_dual_written(tenant))
+	if (!op_dual_written(job, tenant))
 		return;
 	if (t) {
 		char key[16];

@@ -22,6 +22,8 @@
 
 #include <bson/bson.h>
 
+#include "flags.h"
+
 struct cfg;
 struct dwserve_ops;
 struct mapping;
@@ -41,6 +43,7 @@ struct dwjob {
 	bson_t reply;             /* empty when !acknowledged */
 	bool acknowledged;        /* false: w:0 / moreToCome, outcome unknown */
 	char db[128];
+	char tenant[FLAGS_TENANT_NAME_MAX + 1]; /* whose flags decide (tenant.h); "" = tandem:defaults */
 	uint64_t ack_seq;         /* order in which replies reached tandem */
 	uint64_t seq;             /* submission number (dualwrite_settled) */
 	uint64_t fseq;            /* forward number until its reply came (dwforward.h) */

@@ -3,7 +3,9 @@
  * applier will need from a write command; on the reply path, add MongoDB's
  * reply and hand both over (dualwrite.h).
  *
- * Cost when the tenant is not dual-written: a flag lookup, no copy.
+ * Cost when the tenant is not dual-written: the tenant (tenant.h: the
+ * database name, a regex match, or in field mode a read of the command in
+ * place) and a flag lookup, no copy.
  */
 #ifndef TANDEM_DWCAPTURE_H
 #define TANDEM_DWCAPTURE_H
