@@ -69,6 +69,12 @@ struct evbuffer;
 	X(DW_MIRRORED, "pgserve_mirrored_total", "pg_primary writes copied to MongoDB behind PostgreSQL") \
 	X(DW_MIRROR_ERRORS, "pgserve_mirror_errors_total",                                         \
 	  "pg_primary writes MongoDB did not take (logged; MongoDB lags PostgreSQL)")              \
+	X(AUTHZ_NOT_SERVED, "authz_not_served_total",                                           \
+	  "Requests tandem would answer from PostgreSQL sent to MongoDB: the connection is not known to be authorized") \
+	X(AUTHZ_QUERIES, "authz_privilege_queries_total",                                       \
+	  "connectionStatus questions tandem sent after an authentication or logout")            \
+	X(AUTHZ_QUERY_ERRORS, "authz_privilege_query_errors_total",                             \
+	  "connectionStatus answers that were errors or malformed (the connection stays UNKNOWN)") \
 	X(SHADOW_RACED_DOCS, "shadow_raced_documents_total",                                      \
 	  "Documents left out of a shadow comparison: a write MongoDB's answer may not hold reached PostgreSQL first") \
 	X(SHADOW_REDIS_ERRORS, "shadow_redis_errors_total",                                        \
