@@ -64,8 +64,11 @@ static mongoc_client_t *anonymous_client(const struct topology_primary *p)
 	}
 	mongoc_client_t *c = mongoc_client_new_from_uri(u);
 	mongoc_uri_destroy(u);
-	if (c)
+	if (c) {
 		mongoc_client_set_appname(c, "tandem-authz-probe");
+		/* Server refusals in MONGOC_ERROR_SERVER, network trouble elsewhere. */
+		mongoc_client_set_error_api(c, MONGOC_ERROR_API_VERSION_2);
+	}
 	return c;
 }
 

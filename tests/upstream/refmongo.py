@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mockupdb import MockupDB, OpMsg  # noqa: E402
 
+import refauth  # noqa: E402
 import refstore  # noqa: E402
 from refengine import Engine  # noqa: E402
 from reffail import failure_error  # noqa: E402
@@ -61,6 +62,8 @@ class Conn:
 		self.peer = peer if isinstance(peer, tuple) else (str(peer), 0)
 		self.driver = None
 		self.app_name = None
+		self.user = None  # refauth.User once authenticated (--auth)
+		self.sasl = None  # refauth.Scram conversation in progress
 
 
 class RefServer(MockupDB):
@@ -78,9 +81,10 @@ class RefServer(MockupDB):
 
 
 class App:
-	def __init__(self, topo, engine, verbose=False, tls=None):
+	def __init__(self, topo, engine, verbose=False, tls=None, auth=None):
 		self.topo = topo
 		self.engine = engine
+		self.auth = auth  # refauth.Auth when authentication is enforced, else None
 		self.verbose = verbose
 		self.tls = tls  # ssl.SSLContext or None
 		self.stats_lock = threading.Lock()
@@ -163,6 +167,10 @@ class App:
 			return False
 		if reply is None and name in HELLO_NAMES:
 			return self.hello(conn, req, frame, cmd, name, exhaust and not more, more)
+		if reply is None and self.auth is not None:
+			reply = self.auth.command(conn, name, db, cmd)
+			if reply is None:
+				reply = self.auth.check(conn, name, db, cmd)
 		if reply is None:
 			reply = self.engine.run(self.engine.ctx(conn.node, conn), name, db, cmd, self.secondary_ok(req, cmd))
 			if handled:  # writeConcernError injected after running
@@ -207,12 +215,12 @@ class App:
 		wait_ms = cmd.get("maxAwaitTimeMS")
 		if tv is None or wait_ms is None:
 			if not more:
-				self.send(conn, req, self.topo.hello_doc(conn.node, conn, cmd, name), frame)
+				self.send(conn, req, self.hello_doc(conn, cmd, name), frame)
 			return True
 		answers = None
 		while not self.topo.stopping:
 			self.topo.wait_change(conn.node, tv, float(wait_ms) / 1000.0)
-			doc = self.topo.hello_doc(conn.node, conn, cmd, name)
+			doc = self.hello_doc(conn, cmd, name)
 			if more:
 				return True
 			answers = self.send(conn, req, doc, frame, more=exhaust, response_to=answers)
@@ -220,6 +228,10 @@ class App:
 				return True
 			tv = doc["topologyVersion"]
 		return False
+
+	def hello_doc(self, conn, cmd, name):
+		doc = self.topo.hello_doc(conn.node, conn, cmd, name)
+		return self.auth.decorate_hello(conn, cmd, doc) if self.auth is not None else doc
 
 	def stream_get_more(self, conn, req, frame, cmd, db, reply):
 		"""exhaustAllowed getMore: every batch with moreToCome but the last."""
@@ -248,6 +260,10 @@ def parse_args(argv):
 	p.add_argument("--tls-cert", help="PEM certificate: serve TLS only")
 	p.add_argument("--tls-key", help="PEM private key for --tls-cert")
 	p.add_argument("--tls-ca", help="CA for client certificates (then required)")
+	p.add_argument("--auth", action="store_true", default=os.environ.get("REFMONGO_AUTH") == "1",
+		help="enforce authentication (SCRAM-SHA-256 / SCRAM-SHA-1) and authorization (env REFMONGO_AUTH=1)")
+	p.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD:ROLE@DB[,ROLE@DB]",
+		help="a user in admin with roles read / readWrite / root (repeatable)")
 	p.add_argument("--verbose", action="store_true")
 	args = p.parse_args(argv)
 	if args.nodes is None:
@@ -274,7 +290,12 @@ def start(args):
 	topo = Topology(args.replset, args.min_wire_version, args.max_wire_version,
 		[c for c in wanted if c in available_compressors()])
 	engine = Engine(topo, args.server_version)
-	app = App(topo, engine, args.verbose, tls_context(args))
+	auth = None
+	if args.auth:
+		auth = refauth.Auth()
+		for u in args.user:
+			auth.add_user(*refauth.parse_user_option(u))
+	app = App(topo, engine, args.verbose, tls_context(args), auth)
 	servers = []
 	for i in range(args.nodes):
 		srv = RefServer(app, args.host, args.port + i if args.port else 0)
