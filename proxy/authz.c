@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "client_io.h"
+#include "clock.h"
 #include "dualwrite.h"
 #include "inspect.h"
 #include "log.h"
@@ -30,6 +31,8 @@
 #include "msgdoc.h"
 #include "opmsg.h"
 #include "opquery.h"
+#include "proxy.h"
+#include "worker.h"
 
 static _Atomic int authz_upstream = AUTHZ_UP_UNKNOWN;
 
@@ -82,6 +85,8 @@ enum authz_answer authz_check(const struct client *c, const char *db, const char
 	return decide(c, db, coll, action_bits(action));
 }
 
+static void ask_privileges(struct client *c);
+
 static void drop_cache(struct authz_conn *a, enum authz_state st)
 {
 	privs_free(&a->privs);
@@ -93,18 +98,37 @@ void authz_conn_free(struct authz_conn *a)
 	privs_free(&a->privs);
 }
 
-void authz_on_request(struct client *c, const struct msg_info *info)
+/* Cached privileges older than authz.refresh_ms (a role granted or revoked
+ * since reaches tandem this late at most). */
+static bool stale(const struct client *c)
+{
+	int64_t ms = atomic_load_explicit(&c->w->px->cfg->authz_refresh_ms, memory_order_relaxed);
+
+	return c->authz.state == AUTHZ_ST_KNOWN && ms > 0 && !c->authz.ask_id &&
+	       clock_mono_us() - c->authz.known_us > (uint64_t)ms * 1000u;
+}
+
+bool authz_on_request(struct client *c, const struct msg_info *info)
 {
 	enum authev_kind k = authev_of_command(info->command);
 
-	if (k == AUTHEV_NONE || !info->expects_reply)
-		return;
-	if (k == AUTHEV_HELLO && c->authz.watch != AUTHEV_NONE)
-		return; /* keep watching the authentication step in flight */
+	if (k == AUTHEV_NONE) {
+		if (!stale(c))
+			return true;
+		ask_privileges(c);
+		return c->authz.ask_id == 0; /* asked: wait for the answer */
+	}
+	/* Even without a reply (moreToCome) MongoDB acts on it: never trust the
+	 * cache past an authentication command. */
 	if (k != AUTHEV_HELLO)
 		drop_cache(&c->authz, AUTHZ_ST_CHANGING);
+	if (!info->expects_reply)
+		return true;
+	if (k == AUTHEV_HELLO && c->authz.watch != AUTHEV_NONE)
+		return true; /* keep watching the authentication step in flight */
 	c->authz.watch = k;
 	c->authz.watch_id = info->header.request_id;
+	return true;
 }
 
 /* The body of a whole reply (OP_MSG, compressed or not, or OP_REPLY's first
@@ -195,8 +219,10 @@ static void take_answer(struct client *c, const uint8_t *msg, size_t len)
 		ok = privs_parse(&body, &c->authz.privs);
 		bson_destroy(&body);
 	}
-	if (ok)
+	if (ok) {
 		c->authz.state = AUTHZ_ST_KNOWN;
+		c->authz.known_us = clock_mono_us();
+	}
 	else
 		metrics_inc(METRIC_AUTHZ_QUERY_ERRORS);
 	log_privileges(c, ok);

@@ -52,6 +52,7 @@ struct authz_conn {
 	enum authev_kind watch;      /* kind of the watched request, AUTHEV_NONE: none */
 	int32_t watch_id;            /* its request id */
 	int32_t ask_id;              /* tandem's connectionStatus in flight, 0: none */
+	uint64_t known_us;           /* when the privileges were cached (clock_mono_us) */
 	struct privs privs;          /* valid in AUTHZ_ST_KNOWN */
 };
 
@@ -60,9 +61,14 @@ struct authz_conn {
 enum authz_answer authz_check(const struct client *c, const char *db, const char *coll,
 			      enum authz_action action);
 
-/* Request hook (client_pump_requests, for every inspected request): an
- * authentication or logout drops the cache and its reply is watched. */
-void authz_on_request(struct client *c, const struct msg_info *info);
+/* Request hook (client_pump_requests, for every inspected request, before
+ * anything else is done with it): an authentication or logout drops the
+ * cache and its reply is watched.  Privileges older than authz.refresh_ms
+ * are asked again: false then, the request stays unread in the client's
+ * input and c is paused until the answer (so it is decided on fresh
+ * privileges, not sent to MongoDB for want of them). */
+bool authz_on_request(struct client *c, const struct msg_info *info)
+	__attribute__((warn_unused_result));
 
 /* Reply hook (client_pump_replies, for every whole reply in `in`, before it
  * is forwarded): true when the reply was tandem's own connectionStatus,

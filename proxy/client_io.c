@@ -240,8 +240,9 @@ bool client_pump_requests(struct client *c)
 			client_fail(c, st, &h, hb, nfirst);
 			return false;
 		}
+		if (!authz_on_request(c, &info))
+			break; /* read again once MongoDB said what c may do */
 		metrics_message(METRICS_IN, h.opcode, (size_t)h.length);
-		authz_on_request(c, &info);
 		struct dwjob *dw = dwcapture_request(c->id, &info, msg, (size_t)h.length);
 		if (dw && authz_gate_serve(c, dw)) {
 			/* PostgreSQL answers (worker_post_reply -> client_served). */

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import subprocess
+import time
 import uuid
 
 import pymongo
@@ -240,3 +241,27 @@ def test_upstream_without_authentication(start_tandem, upstream, pg, redis, tand
 	warned = [l for l in log if l.get("event") == "upstream_auth_not_enforced"]
 	assert len(warned) == 1 and warned[0]["level"] == "warn", warned
 	c.close()
+
+
+def test_revoked_role_is_seen_after_refresh(start_tandem, authup, pg, redis, tandem_bin, tenant):
+	"""Privileges are asked again when older than authz.refresh_ms: a role
+	revoked in MongoDB stops tandem from serving that connection's writes."""
+	db, other, users = tenant
+	ctl = _ctl(tandem_bin)
+	t = dw.start_mode(start_tandem, authup.uri, "pg_only", pg.dsn, redis_url=redis.url,
+		authz={"refresh_ms": 300})
+	alice = _via(t, users["alice"], "alice")
+	alice[db].things.insert_one({"_id": 1})
+	time.sleep(0.5)  # past refresh_ms: the next request waits for fresh privileges
+	alice[db].things.insert_one({"_id": 2})
+	assert _pg_count(ctl, pg, db, "things") == 2
+	assert _metric(t, "tandem_authz_privilege_queries_total") >= 2
+	root = _direct(authup, "root", "rootpw")
+	root.admin.command("revokeRolesFromUser", users["alice"], roles=[{"role": "readWrite", "db": db}])
+	time.sleep(0.5)
+	_refused(lambda: alice[db].things.insert_one({"_id": 3}))
+	assert _pg_count(ctl, pg, db, "things") == 2
+	assert _metric(t, "tandem_pgserve_writes_total") == 2
+	assert root[db].things.count_documents({}) == 0
+	root.close()
+	alice.close()

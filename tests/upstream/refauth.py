@@ -13,7 +13,7 @@ Users live in (db, name); roles are mongod's built-ins `read`, `readWrite`
 (resources {db, collection} with the actions of that role). One user per
 connection, as in mongod 5+: a new authentication replaces the old one.
 createUser needs `root`, or no user at all yet (mongod's localhost
-exception). The test-rig commands (refReset, refStats, refSetPrimary,
+exception); revokeRolesFromUser (root) applies at once to open connections. The test-rig commands (refReset, refStats, refSetPrimary,
 configureFailPoint) need no authentication, so fixtures can reset state.
 """
 
@@ -54,7 +54,7 @@ COLL_ACTIONS = {
 DB_ACTIONS = {"listCollections": ["listCollections"], "dbStats": ["dbStats"], "dropDatabase": ["dropDatabase"]}
 # Anything else an authenticated user may run, except these cluster commands (root only).
 CLUSTER_ONLY = {"serverStatus", "hostInfo", "getCmdLineOpts", "getLog", "replSetGetStatus",
-	"renameCollection", "getParameter", "createUser"}
+	"renameCollection", "getParameter", "createUser", "revokeRolesFromUser"}
 
 SCRAM = {"SCRAM-SHA-256": (hashlib.sha256, 15000), "SCRAM-SHA-1": (hashlib.sha1, 10000)}
 
@@ -199,6 +199,8 @@ class Auth:
 				return self.connection_status(conn, cmd)
 			if name == "createUser":
 				return self.create_user(conn, db, cmd)
+			if name == "revokeRolesFromUser":
+				return self.revoke_roles(conn, db, cmd)
 		except CmdError as e:
 			return e.doc()
 		return None
@@ -271,6 +273,17 @@ class Auth:
 				raise CmdError(31, "Could not find role: %s@%s" % (role, rdb))
 			roles.append((role, rdb))
 		self.add_user(db, name, pwd, roles)
+		return OrderedDict([("ok", 1.0)])
+
+	def revoke_roles(self, conn, db, cmd):
+		"""Takes effect at once on the user's open connections, as in mongod."""
+		if not self._may(conn, "revokeRolesFromUser", db, None):
+			raise self._refusal(conn, "revokeRolesFromUser", db, cmd)
+		user = self.users.get((db, cmd.get("revokeRolesFromUser")))
+		if user is None:
+			raise CmdError(11, "Could not find user \"%s@%s\"" % (cmd.get("revokeRolesFromUser"), db))
+		gone = [(r, db) if isinstance(r, str) else (r.get("role"), r.get("db", db)) for r in cmd.get("roles", [])]
+		user.roles = [r for r in user.roles if r not in gone]
 		return OrderedDict([("ok", 1.0)])
 
 	# ------------------------------------------------------------ checks
