@@ -265,3 +265,25 @@ def test_revoked_role_is_seen_after_refresh(start_tandem, authup, pg, redis, tan
 	assert root[db].things.count_documents({}) == 0
 	root.close()
 	alice.close()
+
+
+def test_upstream_unreachable_at_start(start_tandem, pg, redis, tandem_bin, tmp_path, dbname):
+	"""The upstream is down when tandem starts: authentication counts as
+	enforced (logged), tandem asks again every 2 s, and once the upstream
+	answers without enforcing it, served writes work."""
+	ctl = _ctl(tandem_bin)
+	port = servers.free_port()
+	t = dw.start_mode(start_tandem, "mongodb://127.0.0.1:%d/" % port, "pg_only", pg.dsn,
+		redis_url=redis.url)
+	assert "upstream_auth_unknown" in t.log_text()
+	up = servers.RefMongo(str(tmp_path / "late"), extra_args=["--port", str(port)])
+	try:
+		servers.wait_until(lambda: "upstream_auth_not_enforced" in t.log_text(), timeout=15,
+			what="tandem to find the upstream open")
+		c = _via(t)
+		c[dbname].things.insert_one({"_id": 1})
+		assert _pg_count(ctl, pg, dbname, "things") == 1
+		assert pymongo.MongoClient(up.uri)[dbname].things.count_documents({}) == 0
+		c.close()
+	finally:
+		up.stop()
