@@ -20,12 +20,15 @@ Per connection (one thread each, mockupdb's accept loop):
   read_frame --> parse (mockupdb OpMsg / OpQuery) --> failCommand check
      --> hello: answered here (awaitable hello waits; exhaustAllowed streams
                 replies with moreToCome until the client hangs up)
+     --> --auth: authentication commands answered by refauth, others
+                refused (Unauthorized) unless the connection's user may run them
      --> else Engine.run (refengine.py) --> reply, unless moreToCome was set
                 (getMore with exhaustAllowed streams its batches)
 
 Files: refwire (framing), refengine (dispatch), refcrud / refread / refddl /
 refadmin (commands), refsession (transactions, retryable writes), reftopo
-(hello, replica-set face), reffail (failCommand), refstore (mongomock data).
+(hello, replica-set face), reffail (failCommand), refstore (mongomock data),
+refauth (--auth: SCRAM, users, roles, connectionStatus).
 """
 
 import argparse
