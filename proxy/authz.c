@@ -87,6 +87,13 @@ enum authz_answer authz_check(const struct client *c, const char *db, const char
 
 static void ask_privileges(struct client *c);
 
+/* Whether privileges are worth asking for: tandem answers something itself
+ * (PostgreSQL is configured) and the upstream may enforce authentication. */
+static bool asking(void)
+{
+	return dualwrite_enabled() && authz_upstream_get() != AUTHZ_UP_OPEN;
+}
+
 static void drop_cache(struct authz_conn *a, enum authz_state st)
 {
 	privs_free(&a->privs);
@@ -104,7 +111,7 @@ static bool stale(const struct client *c)
 {
 	int64_t ms = atomic_load_explicit(&c->w->px->cfg->authz_refresh_ms, memory_order_relaxed);
 
-	return c->authz.state == AUTHZ_ST_KNOWN && ms > 0 && !c->authz.ask_id &&
+	return c->authz.state == AUTHZ_ST_KNOWN && ms > 0 && !c->authz.ask_id && asking() &&
 	       clock_mono_us() - c->authz.known_us > (uint64_t)ms * 1000u;
 }
 
@@ -248,7 +255,7 @@ bool authz_on_reply(struct client *c, struct evbuffer *in, const struct wire_hea
 		return false;
 	bool changed = authev_reply_changes(k, &body);
 	bson_destroy(&body);
-	if (changed && !c->authz.ask_id)
+	if (changed && !c->authz.ask_id && asking())
 		ask_privileges(c);
 	return false;
 }

@@ -21,7 +21,9 @@
  *
  * Process-wide: whether the upstream enforces authentication, found at
  * start-up by a connection of tandem's own without credentials (authz_probe).
- * Until known (upstream unreachable) it counts as enforced.
+ * Until known (upstream unreachable) it counts as enforced.  Nothing is
+ * asked when it is not enforced, or without PostgreSQL (tandem then answers
+ * nothing itself).
  */
 #ifndef TANDEM_AUTHZ_H
 #define TANDEM_AUTHZ_H

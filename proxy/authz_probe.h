@@ -5,7 +5,8 @@
  * warning); Unauthorized (13) or another refusal -> enforced.  Unreachable:
  * not known, counted as enforced (authz.h), asked again every
  * AUTHZ_PROBE_RETRY_MS; once known, re-checked every AUTHZ_PROBE_RECHECK_MS
- * (an upstream restarted with another setting).
+ * (an upstream restarted with another setting).  main.c starts it only
+ * when PostgreSQL is configured: without it tandem answers nothing itself.
  */
 #ifndef TANDEM_AUTHZ_PROBE_H
 #define TANDEM_AUTHZ_PROBE_H

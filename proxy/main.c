@@ -225,10 +225,11 @@ static void start_workers(void)
 		die_config(err);
 	start_dualwrite();
 	setup_tls();
-	/* Whether the upstream enforces authentication (logged when it does not). */
+	/* Whether the upstream enforces authentication (logged when it does not).
+	 * Without PostgreSQL tandem answers nothing itself: nothing to ask. */
 	struct authz_probe_options popt = {live.upstream_tls_ca_file, live.upstream_tls_cert_file,
 					   live.upstream_tls_insecure};
-	if (!authz_probe_start(&popt))
+	if (*live.pg && !authz_probe_start(&popt))
 		die_config("cannot start the authorization probe thread");
 	for (int i = 0; i < px.nworkers; i++)
 		if (!worker_start(&px.workers[i]))

@@ -275,7 +275,8 @@ def test_upstream_unreachable_at_start(start_tandem, pg, redis, tandem_bin, tmp_
 	port = servers.free_port()
 	t = dw.start_mode(start_tandem, "mongodb://127.0.0.1:%d/" % port, "pg_only", pg.dsn,
 		redis_url=redis.url)
-	assert "upstream_auth_unknown" in t.log_text()
+	servers.wait_until(lambda: "upstream_auth_unknown" in t.log_text(), timeout=10,
+		what="tandem to log the upstream's authentication as unknown")
 	up = servers.RefMongo(str(tmp_path / "late"), extra_args=["--port", str(port)])
 	try:
 		servers.wait_until(lambda: "upstream_auth_not_enforced" in t.log_text(), timeout=15,
