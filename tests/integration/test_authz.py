@@ -288,3 +288,25 @@ def test_upstream_unreachable_at_start(start_tandem, pg, redis, tandem_bin, tmp_
 		c.close()
 	finally:
 		up.stop()
+
+
+def test_unreadable_privileges_leave_the_decision_to_mongodb(start_tandem, authup, pg, redis, tandem_bin, tenant):
+	"""tandem's connectionStatus fails (failCommand): the connection is
+	UNKNOWN, so even the tenant's own user's write goes to MongoDB (which
+	accepts it) and PostgreSQL gets it only as MongoDB's acknowledged write."""
+	db, other, users = tenant
+	ctl = _ctl(tandem_bin)
+	t = _start(start_tandem, authup, pg, redis)
+	root = _direct(authup, "root", "rootpw")
+	root.admin.command("configureFailPoint", "failCommand", mode={"times": 1},
+		data={"failCommands": ["connectionStatus"], "errorCode": 8000})
+	alice = _via(t, users["alice"], "alice")
+	alice[db].things.insert_one({"_id": 1})
+	assert _metric(t, "tandem_authz_privilege_query_errors_total") == 1
+	assert _metric(t, "tandem_authz_not_served_total") == 1
+	assert _metric(t, "tandem_pgserve_writes_total") == 0
+	assert root[db].things.count_documents({}) == 1, "MongoDB answered the write"
+	servers.wait_until(lambda: _pg_count(ctl, pg, db, "things") == 1, timeout=10,
+		what="the captured write to reach PostgreSQL")
+	root.close()
+	alice.close()
