@@ -231,9 +231,9 @@ static void take_answer(struct client *c, const uint8_t *msg, size_t len)
 	if (ok) {
 		c->authz.state = AUTHZ_ST_KNOWN;
 		c->authz.known_us = clock_mono_us();
-	}
-	else
+	} else {
 		metrics_inc(METRIC_AUTHZ_QUERY_ERRORS);
+	}
 	log_privileges(c, ok);
 	client_resume(c, CLIENT_PAUSE_AUTHZ);
 }
