@@ -146,6 +146,7 @@ void client_close(struct client *c, const char *reason, bool error)
 			dwcapture_unacknowledged(c->pending[i].dw);
 		shadow_job_free(c->pending[i].sh);
 	}
+	authz_conn_free(&c->authz);
 	metrics_gauge_add(METRIC_CLIENT_CONNECTIONS, -1);
 	if (c->uread)
 		event_free(c->uread);

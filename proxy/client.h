@@ -26,6 +26,8 @@
 #include <sys/queue.h>
 #include <sys/socket.h>
 
+#include "authz.h"
+
 struct dwjob;
 struct worker;
 
@@ -70,6 +72,7 @@ struct client {
 	const char *close_detail;
 	unsigned npending;
 	struct client_pending pending[CLIENT_MAX_PENDING];
+	struct authz_conn authz;     /* MongoDB's privileges for this connection (authz.h) */
 	char peer[64];
 	TAILQ_ENTRY(client) link;
 };

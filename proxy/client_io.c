@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "clock.h"
 #include "dwcapture.h"
 #include "hello.h"
@@ -43,6 +44,13 @@
 #define CLIENT_ERROR_PEEK_MAX 2048
 
 static _Atomic int32_t generated_request_id = 1;
+
+int32_t client_new_request_id(void)
+{
+	int32_t id = atomic_fetch_add(&generated_request_id, 1);
+
+	return id ? id : atomic_fetch_add(&generated_request_id, 1);
+}
 
 void client_pause(struct client *c, unsigned bit)
 {
@@ -97,7 +105,7 @@ static uint8_t *fail_reply(enum wire_status st, const struct wire_header *h, con
 	char msg[160];
 	bson_t doc;
 	uint8_t *out = NULL;
-	int32_t id = atomic_fetch_add(&generated_request_id, 1);
+	int32_t id = client_new_request_id();
 
 	inspect_error_code(st, &code, &code_name);
 	if (st == WIRE_ERR_LENGTH && h->length <= WIRE_HEADER_LEN) {
@@ -256,6 +264,8 @@ bool client_pump_requests(struct client *c)
 			client_fail(c, st, &h, hb, nfirst);
 			return false;
 		}
+		if (!authz_on_request(c, &info))
+			break; /* read again once MongoDB said what c may do */
 		metrics_message(METRICS_IN, h.opcode, (size_t)h.length);
 		if (info.db_status != INSPECT_DB_OK) {
 			if (!refuse_db(c, &info))
@@ -264,7 +274,7 @@ bool client_pump_requests(struct client *c)
 			continue;
 		}
 		struct dwjob *dw = dwcapture_request(c->id, &info, msg, (size_t)h.length);
-		if (dw && dw->kind == DWJOB_SERVE) {
+		if (dw && authz_gate_serve(c, dw)) {
 			/* PostgreSQL answers (worker_post_reply -> client_served). */
 			dw->w = c->w;
 			if (info.expects_reply)
@@ -451,6 +461,8 @@ bool client_pump_replies(struct client *c)
 		}
 		if (avail < (size_t)h.length)
 			break;
+		if (authz_on_reply(c, in, &h))
+			continue; /* tandem's own question, answered */
 		bool more = h.opcode == WIRE_OP_MSG && n >= 20 &&
 			    ((uint32_t)wire_load_i32(hb + 16) & OPMSG_MORE_TO_COME);
 		int i = pending_find(c, h.response_to, false);

@@ -19,6 +19,10 @@
 #define CLIENT_PAUSE_PENDING_FULL 0x2   /* CLIENT_MAX_PENDING in flight */
 #define CLIENT_PAUSE_DRAINING 0x4
 #define CLIENT_PAUSE_CLOSING 0x8
+#define CLIENT_PAUSE_AUTHZ 0x10         /* the privileges were asked for (authz.h) */
+
+/* A request id for a message tandem makes itself (never 0). */
+int32_t client_new_request_id(void);
 
 /* Turn reading from the client / the upstream on or off (plaintext read
  * events or the TLS bufferevent alike). */

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "admin.h"
+#include "authz_probe.h"
 #include "cfg.h"
 #include "dualwrite.h"
 #include "dwforward.h"
@@ -225,6 +226,12 @@ static void start_workers(void)
 		die_config(err);
 	start_dualwrite();
 	setup_tls();
+	/* Whether the upstream enforces authentication (logged when it does not).
+	 * Without PostgreSQL tandem answers nothing itself: nothing to ask. */
+	struct authz_probe_options popt = {live.upstream_tls_ca_file, live.upstream_tls_cert_file,
+					   live.upstream_tls_insecure};
+	if (*live.pg && !authz_probe_start(&popt))
+		die_config("cannot start the authorization probe thread");
 	for (int i = 0; i < px.nworkers; i++)
 		if (!worker_start(&px.workers[i]))
 			die_config("cannot start a worker thread");
@@ -289,6 +296,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < px.nworkers; i++)
 		worker_join(&px.workers[i]);
 	admin_stop();
+	authz_probe_stop();
 	shadow_stop();
 	dualwrite_stop();
 	flags_stop();

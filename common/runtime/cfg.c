@@ -87,6 +87,8 @@ static const struct cfg_entry cfg_table[] = {
 	 3600000, "a message whose first byte arrived must be complete within this"},
 	{"drain_timeout_ms", CFG_INT, F(drain_timeout_ms), CFG_RELOAD | CFG_ATOMIC, "10000", 0,
 	 3600000, "on SIGTERM, how long in-flight requests may finish"},
+	{"authz.refresh_ms", CFG_INT, F(authz_refresh_ms), CFG_RELOAD | CFG_ATOMIC, "60000", 0,
+	 86400000, "re-ask MongoDB for a connection's privileges when older than this (0: only after authentication)"},
 	{"log.level", CFG_LOGLEVEL, F(log_level), CFG_RELOAD, "info", 0, 0,
 	 "debug, info, warn or error"},
 	{"log.file", CFG_STR, F(log_file), CFG_RELOAD, "", 0, 0,

@@ -40,6 +40,7 @@ struct cfg {
 	_Atomic int64_t idle_timeout_ms;   /* 0 = never */
 	_Atomic int64_t frame_timeout_ms;  /* a started frame must complete within */
 	_Atomic int64_t drain_timeout_ms;  /* SIGTERM: wait for in-flight requests */
+	_Atomic int64_t authz_refresh_ms;  /* cached privileges older than this are asked again */
 	char *log_level;
 	char *log_file;             /* "" = stderr */
 	char *tls_cert_file;        /* client-facing TLS when set */

@@ -71,6 +71,12 @@ struct evbuffer;
 	  "pg_primary writes MongoDB did not take (logged; MongoDB lags PostgreSQL)")              \
 	X(DW_OVERLAPS, "dualwrite_overlap_resyncs_total",                                        \
 	  "Writes re-read from MongoDB: another write to the same document was at MongoDB with them, order unknown") \
+	X(AUTHZ_NOT_SERVED, "authz_not_served_total",                                           \
+	  "Requests tandem would answer from PostgreSQL sent to MongoDB: the connection is not known to be authorized") \
+	X(AUTHZ_QUERIES, "authz_privilege_queries_total",                                       \
+	  "connectionStatus questions tandem sent after an authentication or logout")            \
+	X(AUTHZ_QUERY_ERRORS, "authz_privilege_query_errors_total",                             \
+	  "connectionStatus answers that were errors or malformed (the connection stays UNKNOWN)") \
 	X(SHADOW_RACED_DOCS, "shadow_raced_documents_total",                                      \
 	  "Documents left out of a shadow comparison: a write MongoDB's answer may not hold reached PostgreSQL first") \
 	X(SHADOW_TOLERATED, "shadow_tolerated_total",                                            \

@@ -8,6 +8,7 @@
 # fuzz_aggregate (pipelines over documents), fuzz_compare (the shadow
 # comparator and mismatch line), fuzz_rowselect (the filter push-down) and
 # fuzz_tenant (tenant resolution in field mode, database-name refusals).
+# fuzz_privs (connectionStatus and authentication replies, common/wire/privs.c).
 # Exits non-zero when the fuzzer finds a crash, a leak, a timeout or
 # undefined behaviour; the input is left in BUILD/fuzz-artifacts/.
 #
@@ -24,7 +25,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$root" -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 fi
-targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans fuzz_readexec fuzz_aggregate fuzz_compare fuzz_rowselect fuzz_tenant}
+targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans fuzz_readexec fuzz_aggregate fuzz_compare fuzz_rowselect fuzz_tenant fuzz_privs}
 # shellcheck disable=SC2086
 meson compile -C "$build" $targets
 

@@ -94,6 +94,8 @@ def cmd_get_cmd_line_opts(ctx, db, cmd):
 
 def cmd_connection_status(ctx, db, cmd):
 	info = OrderedDict([("authenticatedUsers", []), ("authenticatedUserRoles", [])])
+	if cmd.get("showPrivileges"):
+		info["authenticatedUserPrivileges"] = []
 	return _ok(authInfo=info)
 
 

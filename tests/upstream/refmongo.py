@@ -20,12 +20,15 @@ Per connection (one thread each, mockupdb's accept loop):
   read_frame --> parse (mockupdb OpMsg / OpQuery) --> failCommand check
      --> hello: answered here (awaitable hello waits; exhaustAllowed streams
                 replies with moreToCome until the client hangs up)
+     --> --auth: authentication commands answered by refauth, others
+                refused (Unauthorized) unless the connection's user may run them
      --> else Engine.run (refengine.py) --> reply, unless moreToCome was set
                 (getMore with exhaustAllowed streams its batches)
 
 Files: refwire (framing), refengine (dispatch), refcrud / refread / refddl /
 refadmin (commands), refsession (transactions, retryable writes), reftopo
-(hello, replica-set face), reffail (failCommand), refstore (mongomock data).
+(hello, replica-set face), reffail (failCommand), refstore (mongomock data),
+refauth (--auth: SCRAM, users, roles, connectionStatus).
 """
 
 import argparse
@@ -43,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from mockupdb import MockupDB, OpMsg  # noqa: E402
 
+import refauth  # noqa: E402
 import refstore  # noqa: E402
 from refengine import Engine  # noqa: E402
 from reffail import failure_error  # noqa: E402
@@ -62,6 +66,8 @@ class Conn:
 		self.driver = None
 		self.app_name = None
 		self.reply_delay_s = 0.0
+		self.user = None  # refauth.User once authenticated (--auth)
+		self.sasl = None  # refauth.Scram conversation in progress
 
 
 class RefServer(MockupDB):
@@ -79,9 +85,10 @@ class RefServer(MockupDB):
 
 
 class App:
-	def __init__(self, topo, engine, verbose=False, tls=None):
+	def __init__(self, topo, engine, verbose=False, tls=None, auth=None):
 		self.topo = topo
 		self.engine = engine
+		self.auth = auth  # refauth.Auth when authentication is enforced, else None
 		self.verbose = verbose
 		self.tls = tls  # ssl.SSLContext or None
 		self.stats_lock = threading.Lock()
@@ -165,6 +172,10 @@ class App:
 			return False
 		if reply is None and name in HELLO_NAMES:
 			return self.hello(conn, req, frame, cmd, name, exhaust and not more, more)
+		if reply is None and self.auth is not None:
+			reply = self.auth.command(conn, name, db, cmd)
+			if reply is None:
+				reply = self.auth.check(conn, name, db, cmd)
 		if reply is None:
 			reply = self.engine.run(self.engine.ctx(conn.node, conn), name, db, cmd, self.secondary_ok(req, cmd))
 			if handled:  # writeConcernError injected after running
@@ -212,12 +223,12 @@ class App:
 		wait_ms = cmd.get("maxAwaitTimeMS")
 		if tv is None or wait_ms is None:
 			if not more:
-				self.send(conn, req, self.topo.hello_doc(conn.node, conn, cmd, name), frame)
+				self.send(conn, req, self.hello_doc(conn, cmd, name), frame)
 			return True
 		answers = None
 		while not self.topo.stopping:
 			self.topo.wait_change(conn.node, tv, float(wait_ms) / 1000.0)
-			doc = self.topo.hello_doc(conn.node, conn, cmd, name)
+			doc = self.hello_doc(conn, cmd, name)
 			if more:
 				return True
 			answers = self.send(conn, req, doc, frame, more=exhaust, response_to=answers)
@@ -225,6 +236,10 @@ class App:
 				return True
 			tv = doc["topologyVersion"]
 		return False
+
+	def hello_doc(self, conn, cmd, name):
+		doc = self.topo.hello_doc(conn.node, conn, cmd, name)
+		return self.auth.decorate_hello(conn, cmd, doc) if self.auth is not None else doc
 
 	def stream_get_more(self, conn, req, frame, cmd, db, reply):
 		"""exhaustAllowed getMore: every batch with moreToCome but the last."""
@@ -253,6 +268,10 @@ def parse_args(argv):
 	p.add_argument("--tls-cert", help="PEM certificate: serve TLS only")
 	p.add_argument("--tls-key", help="PEM private key for --tls-cert")
 	p.add_argument("--tls-ca", help="CA for client certificates (then required)")
+	p.add_argument("--auth", action="store_true", default=os.environ.get("REFMONGO_AUTH") == "1",
+		help="enforce authentication (SCRAM-SHA-256 / SCRAM-SHA-1) and authorization (env REFMONGO_AUTH=1)")
+	p.add_argument("--user", action="append", default=[], metavar="NAME:PASSWORD:ROLE@DB[,ROLE@DB]",
+		help="a user in admin with roles read / readWrite / root (repeatable)")
 	p.add_argument("--verbose", action="store_true")
 	args = p.parse_args(argv)
 	if args.nodes is None:
@@ -279,7 +298,12 @@ def start(args):
 	topo = Topology(args.replset, args.min_wire_version, args.max_wire_version,
 		[c for c in wanted if c in available_compressors()])
 	engine = Engine(topo, args.server_version)
-	app = App(topo, engine, args.verbose, tls_context(args))
+	auth = None
+	if args.auth:
+		auth = refauth.Auth()
+		for u in args.user:
+			auth.add_user(*refauth.parse_user_option(u))
+	app = App(topo, engine, args.verbose, tls_context(args), auth)
 	servers = []
 	for i in range(args.nodes):
 		srv = RefServer(app, args.host, args.port + i if args.port else 0)

@@ -391,3 +391,106 @@ def test_sigterm_exits_zero(tmp_path):
 	c.close()
 	srv.stop()
 
+
+
+# ---------------------------------------------------------------- authentication (--auth)
+
+AUTH_USERS = ["root:rootpw:root@admin", "alice:apw:readWrite@acme", "bob:bpw:read@acme,readWrite@beta"]
+
+
+@pytest.fixture(scope="module")
+def authref(tmp_path_factory):
+	args = ["--auth"] + [a for u in AUTH_USERS for a in ("--user", u)]
+	srv = servers.RefMongo(str(tmp_path_factory.mktemp("authref")), extra_args=args)
+	yield srv
+	srv.stop()
+
+
+def _client(srv, user=None, pwd=None, **kw):
+	import pymongo
+	creds = dict(username=user, password=pwd) if user else {}
+	return pymongo.MongoClient(srv.uri, serverSelectionTimeoutMS=3000, maxPoolSize=1, **creds, **kw)
+
+
+def test_auth_refuses_the_unauthenticated_as_mongod(authref):
+	raw = Raw(authref.port)
+	try:
+		d = raw.cmd({"find": "users", "$db": "acme"})
+		assert (d["ok"], d["code"], d["codeName"]) == (0, 13, "Unauthorized")
+		assert d["errmsg"] == "Command find requires authentication"
+		assert raw.cmd({"ping": 1, "$db": "admin"})["ok"] == 1
+		st = raw.cmd({"connectionStatus": 1, "showPrivileges": True, "$db": "admin"})
+		assert st["authInfo"] == {"authenticatedUsers": [], "authenticatedUserRoles": [],
+			"authenticatedUserPrivileges": []}
+	finally:
+		raw.close()
+
+
+@pytest.mark.parametrize("mech", ["SCRAM-SHA-256", "SCRAM-SHA-1", None])
+def test_auth_scram_and_privileges(authref, mech):
+	from pymongo.errors import OperationFailure
+	c = _client(authref, "alice", "apw", **({"authMechanism": mech} if mech else {}))
+	try:
+		c.acme.users.insert_one({"a": 1})
+		with pytest.raises(OperationFailure) as e:
+			c.other.users.insert_one({"a": 1})
+		assert e.value.code == 13
+		assert e.value.details["errmsg"].startswith('not authorized on other to execute command { insert: "users"')
+		info = c.admin.command("connectionStatus", showPrivileges=True)["authInfo"]
+		assert info["authenticatedUsers"] == [{"user": "alice", "db": "admin"}]
+		assert info["authenticatedUserRoles"] == [{"role": "readWrite", "db": "acme"}]
+		p = info["authenticatedUserPrivileges"][0]
+		assert p["resource"] == {"db": "acme", "collection": ""}
+		assert {"find", "insert", "update", "remove"} <= set(p["actions"])
+	finally:
+		c.close()
+
+
+def test_auth_wrong_password_and_speculative_hello(authref):
+	from pymongo.errors import OperationFailure
+	before = authref.stats()["nodes"][0]["commands"]
+	c = _client(authref, "alice", "apw")  # default mechanism: speculative SCRAM-SHA-256 in the handshake
+	c.acme.users.find_one()
+	after = authref.stats()["nodes"][0]["commands"]
+	c.close()
+	assert after.get("saslStart", 0) == before.get("saslStart", 0), "the first step rode in hello"
+	assert after.get("saslContinue", 0) > before.get("saslContinue", 0)
+	bad = _client(authref, "alice", "nope")
+	with pytest.raises(OperationFailure) as e:
+		bad.acme.users.find_one()
+	assert e.value.code == 18
+	bad.close()
+
+
+def test_auth_read_role_logout_and_reauth(authref):
+	from pymongo.errors import OperationFailure
+	c = _client(authref, "bob", "bpw")
+	try:
+		c.acme.users.find_one()
+		with pytest.raises(OperationFailure) as e:
+			c.acme.users.insert_one({"b": 1})
+		assert e.value.code == 13
+		c.beta.items.insert_one({"b": 1})
+		c.admin.logout()
+		with pytest.raises(OperationFailure) as e:
+			c.acme.users.find_one()
+		assert e.value.details["errmsg"] == "Command find requires authentication"
+		c.admin.authenticate("alice", "apw")
+		c.acme.users.insert_one({"c": 1})
+	finally:
+		c.close()
+
+
+def test_auth_create_user(authref):
+	from pymongo.errors import OperationFailure
+	alice = _client(authref, "alice", "apw")
+	with pytest.raises(OperationFailure) as e:
+		alice.admin.command("createUser", "carol", pwd="cpw", roles=[{"role": "read", "db": "beta"}])
+	assert e.value.code == 13
+	alice.close()
+	root = _client(authref, "root", "rootpw")
+	root.admin.command("createUser", "carol", pwd="cpw", roles=[{"role": "read", "db": "beta"}])
+	root.close()
+	carol = _client(authref, "carol", "cpw")
+	assert carol.beta.items.find_one() is not None
+	carol.close()
