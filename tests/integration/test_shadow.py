@@ -261,7 +261,7 @@ def test_concurrent_writes_on_read_documents_are_never_false_mismatches(start_ta
 		[{"_id": i, "n": i % 10, "s": "u", "tags": [i % 7]} for i in ids])
 	dw.wait_applied(t)
 	# 200 operations per thread in CI; the long exploration is local:
-	# TANDEM_SHADOW_RACE_OPS=1500 (see the issue 10 note for the residual).
+	# TANDEM_SHADOW_RACE_OPS=1500.
 	ops = int(os.environ.get("TANDEM_SHADOW_RACE_OPS", "200"))
 	deadline = time.monotonic() + 60
 	errors = []
@@ -291,8 +291,9 @@ def test_concurrent_writes_on_read_documents_are_never_false_mismatches(start_ta
 	raced = total(m, "tandem_shadow_skipped_total", 'reason="raced"')
 	raced_docs = _plain_metric(t, "tandem_shadow_raced_documents_total")
 	print("\nshadow under concurrent writes on %d documents: reads %d matches %d raced %d (%.1f %%) "
-		"documents left out %d resyncs %d queued %d skipped %s" % (hot, reads, total(m, "tandem_shadow_matches_total"),
-		raced, 100.0 * raced / max(reads, 1), raced_docs, _plain_metric(t, "tandem_dualwrite_resyncs_total"),
+		"documents left out %d resyncs %d (overlapping writes %d) queued %d skipped %s" % (hot, reads,
+		total(m, "tandem_shadow_matches_total"), raced, 100.0 * raced / max(reads, 1), raced_docs,
+		_plain_metric(t, "tandem_dualwrite_resyncs_total"), _plain_metric(t, "tandem_dualwrite_overlap_resyncs_total"),
 		_plain_metric(t, "tandem_dualwrite_queued_total"),
 		m.get("tandem_shadow_skipped_total", {})))
 	diffs = dw.compare_docs(dw.upstream_docs(pymongo.MongoClient(upstream.uri)[dbname].hot),
