@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "authz.h"
 #include "clock.h"
 #include "dwcapture.h"
 #include "hello.h"
@@ -35,6 +36,7 @@
 #include "opmsg.h"
 #include "opquery.h"
 #include "shadow.h"
+#include "shift.h"
 #include "sockread.h"
 #include "topology.h"
 #include "worker.h"
@@ -189,6 +191,8 @@ static void pending_add(struct client *c, const struct msg_info *info, struct dw
 
 	p->dw = dw;
 	p->sh = NULL;
+	p->orig = NULL;
+	p->orig_len = 0;
 	p->served = served;
 	p->request_id = info->header.request_id;
 	p->command = metrics_command(info->command[0] ? info->command : "none",
@@ -201,8 +205,55 @@ static void pending_add(struct client *c, const struct msg_info *info, struct dw
 		client_pause(c, CLIENT_PAUSE_PENDING_FULL);
 }
 
+/* getMore / killCursors of tandem's own cursors: answered here.  True
+ * when the message was consumed. */
+static bool answer_cursor_command(struct client *c, const struct msg_info *info, const uint8_t *msg)
+{
+	struct evbuffer *in = bufferevent_get_input(c->cbev);
+	size_t len = 0;
+	uint8_t *reply = shift_cursor_command(c->id, info, msg, (size_t)info->header.length, &len);
+
+	if (!reply)
+		return false;
+	(void)metrics_command(info->command, (size_t)info->header.length);
+	evbuffer_drain(in, (size_t)info->header.length);
+	metrics_message(METRICS_OUT, WIRE_OP_MSG, len);
+	evbuffer_add(bufferevent_get_output(c->cbev), reply, len);
+	free(reply);
+	return true;
+}
+
+/* A read of a tenant whose bucket PostgreSQL serves: handed to the
+ * served-read thread, the request kept for a fallback.  True when the
+ * message was consumed. */
+static bool route_read(struct client *c, const struct msg_info *info, const uint8_t *msg)
+{
+	size_t len = (size_t)info->header.length;
+	struct shift_job *sj = info->expects_reply ? shift_route(c->id, info, msg, len) : NULL;
+	uint8_t *orig;
+
+	if (!sj)
+		return false;
+	if (authz_check(c, shift_job_db(sj), shift_job_coll(sj), AUTHZ_FIND) != AUTHZ_ALLOW) {
+		shift_job_drop(sj, METRICS_SHIFT_UNAUTHORIZED);
+		return false;
+	}
+	if (!(orig = malloc(len))) {
+		shift_job_drop(sj, METRICS_SHIFT_BUSY);
+		return false;
+	}
+	memcpy(orig, msg, len);
+	pending_add(c, info, NULL, true);
+	c->pending[c->npending - 1].orig = orig;
+	c->pending[c->npending - 1].orig_len = len;
+	evbuffer_drain(bufferevent_get_input(c->cbev), len);
+	shift_submit(sj, c->w);
+	return true;
+}
+
 bool client_pump_requests(struct client *c)
 {
+	bool answered = false;
 	struct evbuffer *in = bufferevent_get_input(c->cbev);
 	int32_t max = (int32_t)client_max_message(c);
 	bool consumed = false;
@@ -233,6 +284,14 @@ bool client_pump_requests(struct client *c)
 			return false;
 		}
 		metrics_message(METRICS_IN, h.opcode, (size_t)h.length);
+		if (answer_cursor_command(c, &info, msg)) {
+			answered = consumed = true;
+			continue;
+		}
+		if (route_read(c, &info, msg)) {
+			consumed = true;
+			continue;
+		}
 		struct dwjob *dw = dwcapture_request(c->id, &info, msg, (size_t)h.length);
 		if (dw && dw->kind == DWJOB_SERVE) {
 			/* PostgreSQL answers (worker_post_reply -> client_served). */
@@ -265,6 +324,8 @@ bool client_pump_requests(struct client *c)
 	}
 	if (consumed)
 		client_send(c, c->ubev);
+	if (answered)
+		client_send(c, c->cbev);
 	frame_deadline(c, evbuffer_get_length(in), consumed);
 	return true;
 }
@@ -283,6 +344,7 @@ static void pending_done(struct client *c, int i)
 
 	metrics_latency(p->command, clock_mono_us() - p->start_us);
 	dwjob_free(p->dw);   /* only when no reply was captured */
+	free(p->orig);
 	shadow_job_free(p->sh);
 	memmove(p, p + 1, (c->npending - (unsigned)i - 1) * sizeof(*p));
 	c->npending--;
@@ -486,4 +548,19 @@ void client_served(struct client *c, int32_t response_to, const uint8_t *msg, si
 		(void)client_finish(c, "drained", false);
 	else if (c->state == CLIENT_ST_ACTIVE && !c->paused)
 		(void)client_pump_requests(c);
+}
+
+void client_fallback(struct client *c, int32_t response_to)
+{
+	int i = pending_find(c, response_to, true);
+	struct client_pending *p;
+
+	if (i < 0 || !c->pending[i].orig || c->state == CLIENT_ST_CLOSING || !c->ubev)
+		return;
+	p = &c->pending[i];
+	p->served = false;   /* MongoDB's reply now answers it (client_pump_replies) */
+	evbuffer_add(bufferevent_get_output(c->ubev), p->orig, p->orig_len);
+	free(p->orig);
+	p->orig = NULL;
+	client_send(c, c->ubev);
 }

@@ -73,6 +73,15 @@ struct cfg {
 	int64_t sh_redis_keep;      /* mismatches kept per tenant in Redis */
 	bool sh_calibrate;          /* compare MongoDB with itself (noise) */
 	bool sh_strict_types;       /* 1 vs 1.0 is a mismatch */
+	char *sf_sticky;            /* request | connection | session */
+	int64_t sf_pool_size;       /* PostgreSQL connections of the served-read thread */
+	int64_t sf_max_inflight;    /* served reads waiting or running */
+	int64_t sf_timeout_ms;      /* one served read; later: MongoDB */
+	int64_t sf_max_rows;        /* candidate rows of one served read */
+	int64_t sf_max_result_bytes; /* bytes of one served result */
+	int64_t sf_cursor_timeout_ms; /* idle tandem cursor */
+	int64_t sf_cursor_memory_max; /* bytes of every tandem cursor together */
+	int64_t sf_ryw_wait_ms;     /* wait for the applier (0: go to MongoDB) */
 };
 
 /* Fill every field with its default.  Strings are malloc'd. */
