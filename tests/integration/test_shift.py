@@ -128,3 +128,134 @@ def test_pymongo_same_results_at_0_and_100(start_tandem, upstream, pg, redis, db
 	m = dw.metrics_values(t.metrics())
 	assert m.get("tandem_shift_getmores_total", 0) > 1000 / 7
 	assert m.get("tandem_shift_cursors_open", 0) == 0   # every cursor drained or killed
+
+
+def _reads(c, n):
+	errors = 0
+	for i in range(n):
+		try:
+			list(c.find({"i": {"$gte": i % 50}}).sort("i", 1).limit(5))
+		except pymongo.errors.PyMongoError:
+			errors += 1
+	return errors
+
+
+@pytest.mark.parametrize("how", ["stopped", "frozen"])
+def test_postgres_down_or_frozen_reads_fall_back_zero_errors(start_tandem, upstream, redis, dbname, how):
+	own = servers.Postgres()
+	frozen = []
+	try:
+		t = start(start_tandem, upstream, own.dsn, redis, timeout_ms=150)
+		client = pymongo.MongoClient(t.uri, serverSelectionTimeoutMS=10000)
+		c = client[dbname].things
+		c.insert_many([{"i": i} for i in range(100)])
+		dw.wait_applied(t)
+		set_read_pct(redis.url, dbname, 100)
+		assert _reads(c, 100) == 0
+		before = served(t)
+		assert before >= 100, "reads served by PostgreSQL before the outage: %d" % before
+		if how == "stopped":
+			dw.pg_stop(own)
+		else:
+			pid = int(open(os.path.join(own.data, "postmaster.pid")).readline())
+			kids = subprocess.run(["ps", "-o", "pid=", "--ppid", str(pid)], stdout=subprocess.PIPE,
+				text=True).stdout.split()
+			frozen = [pid] + [int(k) for k in kids]
+			for p in frozen:
+				os.kill(p, signal.SIGSTOP)
+		errors = _reads(c, 300 if how == "stopped" else 40)
+		for p in frozen:
+			os.kill(p, signal.SIGCONT)
+		frozen = []
+		fb = fallbacks(t)
+		print("\nPostgreSQL %s: client errors %d, served before %d, fallbacks %s" % (how, errors, before, fb))
+		assert errors == 0
+		assert fb.get("pg_unavailable", 0) + fb.get("pg_timeout", 0) > 0, fb
+	finally:
+		for p in frozen:
+			os.kill(p, signal.SIGCONT)
+		own.stop()
+
+
+def test_share_at_25_pct_is_25_pm_2(start_tandem, upstream, pg, redis, dbname):
+	dsn = dw.make_pg_db(pg, "shift_%s" % uuid.uuid4().hex[:8])
+	t = start(start_tandem, upstream, dsn, redis)
+	client = pymongo.MongoClient(t.uri)
+	c = client[dbname].things
+	c.insert_many([{"_id": i} for i in range(10)])
+	dw.wait_applied(t)
+	set_read_pct(redis.url, dbname, 25)
+	n = int(os.environ.get("TANDEM_SHIFT_READS", "10000"))
+	for i in range(n):
+		assert c.find_one({"_id": i % 10}) == {"_id": i % 10}
+	pg_n, mongo_n = served(t, "pg"), served(t, "mongo")
+	fb = fallbacks(t)
+	print("\nread_pct 25: %d reads, PostgreSQL %d (%.2f %%), MongoDB %d, fallbacks %s" % (n, pg_n,
+		100.0 * pg_n / n, mongo_n, fb))
+	assert pg_n + mongo_n == n
+	assert not fb, fb
+	assert abs(100.0 * pg_n / n - 25.0) <= 2.0
+
+
+def test_bad_input(start_tandem, upstream, pg, redis, dbname):
+	dsn = dw.make_pg_db(pg, "shift_%s" % uuid.uuid4().hex[:8])
+	t = start(start_tandem, upstream, dsn, redis)
+	a = pymongo.MongoClient(t.uri, maxPoolSize=1)
+	b = pymongo.MongoClient(t.uri, maxPoolSize=1)
+	db = a[dbname]
+	db.things.insert_many([{"_id": i, "i": i} for i in range(50)])
+	dw.wait_applied(t)
+	set_read_pct(redis.url, dbname, 100)
+	before = served(t)
+
+	# a tandem cursor of connection a; b forging its id -> CursorNotFound 43
+	r = db.command("find", "things", batchSize=2)
+	tid = r["cursor"]["id"]
+	assert tid != 0 and len(r["cursor"]["firstBatch"]) == 2
+	assert served(t) == before + 1
+	with pytest.raises(OperationFailure) as e:
+		b[dbname].command("getMore", Int64(tid), collection="things")
+	assert e.value.code == 43 and "cursor id %d not found" % tid in str(e.value)
+	# a made-up id: MongoDB's own CursorNotFound
+	with pytest.raises(OperationFailure) as e:
+		db.command("getMore", Int64(1234567), collection="things")
+	assert e.value.code == 43
+	# the owner still reads on
+	r = db.command("getMore", Int64(tid), collection="things", batchSize=3)
+	assert [d["_id"] for d in r["cursor"]["nextBatch"]] == [2, 3, 4]
+
+	# killCursors naming tandem's cursor and an upstream one (a collation
+	# read goes to MongoDB) in one command: both end
+	up = db.command("find", "things", batchSize=2, collation={"locale": "en"})
+	uid = up["cursor"]["id"]
+	assert uid != 0
+	db.command("killCursors", "things", cursors=[Int64(tid), Int64(uid)])
+	for cid in (tid, uid):
+		with pytest.raises(OperationFailure) as e:
+			db.command("getMore", Int64(cid), collection="things")
+		assert e.value.code == 43
+	# killCursors of tandem's ids only: answered by tandem
+	r = db.command("find", "things", batchSize=1)
+	k = db.command("killCursors", "things", cursors=[Int64(r["cursor"]["id"])])
+	assert k["cursorsKilled"] == [r["cursor"]["id"]] and k["ok"] == 1
+
+	# a huge batchSize: everything in the first batch
+	r = db.command("find", "things", batchSize=2 ** 31 - 1)
+	assert len(r["cursor"]["firstBatch"]) == 50 and r["cursor"]["id"] == 0
+
+	# hostile filters: MongoDB's error, the same at 0 and 100
+	errs = {}
+	for pct in (100, 0):
+		set_read_pct(redis.url, dbname, pct)
+		for name, flt in (("bad_op", {"i": {"$bogus": 1}}), ("bad_regex", {"i": {"$regex": "("}}),
+				("deep", json.loads('{"a": ' * 150 + '1' + '}' * 150))):
+			try:
+				list(db.things.find(flt))
+				errs[(pct, name)] = None
+			except OperationFailure as ex:
+				errs[(pct, name)] = ex.code
+	for name in ("bad_op", "bad_regex", "deep"):
+		assert errs[(100, name)] == errs[(0, name)], (name, errs)
+	assert errs[(0, "bad_op")] is not None
+	m = dw.metrics_values(t.metrics())
+	assert m.get("tandem_shift_cursors_open", 0) == 0
