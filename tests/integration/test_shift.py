@@ -259,3 +259,46 @@ def test_bad_input(start_tandem, upstream, pg, redis, dbname):
 	assert errs[(0, "bad_op")] is not None
 	m = dw.metrics_values(t.metrics())
 	assert m.get("tandem_shift_cursors_open", 0) == 0
+
+
+def _client_tandem(start_tandem, upstream, pg, redis):
+	"""Every database at read_pct 100 (defaults), reads right after writes
+	wait for the applier (ryw_wait_ms) so that PostgreSQL answers them."""
+	dsn = dw.make_pg_db(pg, "shift_%s" % uuid.uuid4().hex[:8])
+	return dw.start_mode(start_tandem, upstream.uri, "dual_write", dsn, redis.url,
+		shift={"timeout_ms": 5000, "ryw_wait_ms": 3000},
+		defaults={"write_mode": "dual_write", "read_pct": "100"})
+
+
+def _assert_served(t, before, what):
+	n = served(t) - before
+	fb = fallbacks(t)
+	print("\n%s: %d reads served by PostgreSQL, fallbacks %s" % (what, n, fb))
+	assert n > 0, "%s: no read served by PostgreSQL (fallbacks %s)" % (what, fb)
+	assert not {k: v for k, v in fb.items() if k not in ("transaction", "read_concern")}, fb
+
+
+def test_node_driver_same_results_served(start_tandem, upstream, pg, redis):
+	import test_node
+	rc, direct, err = test_node.run_crud(upstream.uri)
+	test_node.assert_ok(rc, direct, err, "direct")
+	t = _client_tandem(start_tandem, upstream, pg, redis)
+	rc, proxied, err = test_node.run_crud(t.uri)
+	test_node.assert_ok(rc, proxied, err, "through tandem at read_pct 100")
+	assert proxied["result"] == direct["result"]
+	_assert_served(t, 0, "node driver")
+
+
+def test_mongosh_same_results_served(start_tandem, upstream, pg, redis):
+	import test_mongosh
+	t = _client_tandem(start_tandem, upstream, pg, redis)
+	test_mongosh.check_result(test_mongosh.run_mongosh(t.uri))
+	_assert_served(t, 0, "mongosh")
+
+
+def test_libmongoc_same_results_served(start_tandem, upstream, pg, redis):
+	import test_libmongoc
+	t = _client_tandem(start_tandem, upstream, pg, redis)
+	rc, out, err = test_libmongoc.run_client(test_libmongoc.with_timeouts(t.uri))
+	test_libmongoc.assert_passed(rc, out, err, "through tandem at read_pct 100")
+	_assert_served(t, 0, "libmongoc")
