@@ -302,3 +302,41 @@ def test_libmongoc_same_results_served(start_tandem, upstream, pg, redis):
 	rc, out, err = test_libmongoc.run_client(test_libmongoc.with_timeouts(t.uri))
 	test_libmongoc.assert_passed(rc, out, err, "through tandem at read_pct 100")
 	_assert_served(t, 0, "libmongoc")
+
+
+def _sql(dsn, sql):
+	r = dw._run(["psql", "-X", "-q", "-At", "-v", "ON_ERROR_STOP=1", dsn, "-c", sql], timeout=60)
+	assert r.returncode == 0, "psql %s: %s" % (sql, r.stderr)
+	return r.stdout
+
+
+def test_read_your_writes_while_postgres_is_slow(start_tandem, upstream, pg, redis, dbname):
+	"""Every write is followed at once by a read of the same document, on the
+	same connection and on another connection, at read_pct 100, while each
+	write takes PostgreSQL 300 ms (a pg_sleep trigger): the reads see the
+	write (MongoDB answers them: behind_writes), and once the applier is
+	done the same reads are served by PostgreSQL again."""
+	dsn = dw.make_pg_db(pg, "shift_%s" % uuid.uuid4().hex[:8])
+	t = start(start_tandem, upstream, dsn, redis)
+	a = pymongo.MongoClient(t.uri, maxPoolSize=1)
+	b = pymongo.MongoClient(t.uri, maxPoolSize=1)
+	ca, cb = a[dbname].hot, b[dbname].hot
+	ca.insert_one({"_id": 1, "v": -1})
+	dw.wait_applied(t)
+	_sql(dsn, "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+		"$$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$; "
+		"CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON hot FOR EACH ROW EXECUTE FUNCTION slow()")
+	set_read_pct(redis.url, dbname, 100)
+	assert ca.find_one({"_id": 1}) == {"_id": 1, "v": -1}
+	assert served(t) == 1
+	for k in range(8):
+		ca.update_one({"_id": 1}, {"$set": {"v": k}})
+		assert ca.find_one({"_id": 1}) == {"_id": 1, "v": k}, "same connection"
+		assert cb.find_one({"_id": 1}) == {"_id": 1, "v": k}, "other connection"
+	fb = fallbacks(t)
+	print("\nread-your-writes: fallbacks %s" % fb)
+	assert fb.get("behind_writes", 0) >= 8
+	dw.wait_applied(t)
+	before = served(t)
+	assert cb.find_one({"_id": 1}) == {"_id": 1, "v": 7}
+	assert served(t) == before + 1
