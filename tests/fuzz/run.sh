@@ -6,13 +6,14 @@
 # fuzz_qentry (the durable queue's entry decoder), fuzz_dwtrans (write
 # commands + replies), fuzz_readexec (read commands over documents),
 # fuzz_aggregate (pipelines over documents), fuzz_compare (the shadow
-# comparator and mismatch line) and fuzz_rowselect (the filter push-down).
+# comparator and mismatch line), fuzz_rowselect (the filter push-down) and
+# fuzz_router (the read router's request parsing and the cursor table).
 # Exits non-zero when the fuzzer finds a crash, a leak, a timeout or
 # undefined behaviour; the input is left in BUILD/fuzz-artifacts/.
 #
 #   FUZZ_BUILD_DIR  build directory (default: build-fuzz at the repo root)
 #   FUZZ_ARGS       extra libFuzzer flags (e.g. "-jobs=2 -workers=2")
-#   FUZZ_TARGETS    which targets (default: all eight)
+#   FUZZ_TARGETS    which targets (default: all nine)
 set -euo pipefail
 
 secs=${1:-60}
@@ -23,7 +24,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$root" -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 fi
-targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans fuzz_readexec fuzz_aggregate fuzz_compare fuzz_rowselect}
+targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans fuzz_readexec fuzz_aggregate fuzz_compare fuzz_rowselect fuzz_router}
 # shellcheck disable=SC2086
 meson compile -C "$build" $targets
 
