@@ -138,6 +138,14 @@ int64_t cursors_open(uint64_t conn, const char *ns, uint8_t *buf, size_t len, si
 		free(buf);
 		return 0;
 	}
+	if (off > 0 && off <= len) {   /* keep only what is left */
+		memmove(buf, buf + off, len - off);
+		len -= off;
+		off = 0;
+		uint8_t *shrunk = realloc(buf, len ? len : 1);
+		if (shrunk)
+			buf = shrunk;
+	}
 	c->conn = conn;
 	c->buf = buf;
 	c->len = len;

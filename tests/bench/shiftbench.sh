@@ -16,6 +16,7 @@
 # throughput and p50/p99 at read_pct 100 as ratios to read_pct 0, find by
 # _id as a ratio to pgbench; bytes per open tandem cursor (the cursor-bytes
 # gauge and RSS, 200 cursors holding 10 documents each).
+# tandem's served-read pool has --conns connections, as pgbench.
 # Every process this script starts is stopped by pid.
 #
 # usage: bash tests/bench/shiftbench.sh [--seconds S] [--warmup S] [--conns N] [--no-build]
@@ -103,12 +104,13 @@ start_tandem() {
 	TANDEM_PORT=$(free_port) ADMIN=127.0.0.1:$(free_port)
 	start "tandem-$2" "$TANDEM" --listen "127.0.0.1:$TANDEM_PORT" --mongo-uri "mongodb://127.0.0.1:$1" \
 		--admin "$ADMIN" --pg "$DSN" --defaults-write-mode dual_write --defaults-read-pct "$2" \
-		--dualwrite-spool-path "$WORK/tandem.spool" --shift-max-inflight 256
+		--dualwrite-spool-path "$WORK/tandem.spool" --shift-max-inflight 256 --shift-pool-size "$CONNS"
 	TANDEM_PID=$LAST_PID
 	wait_port "$TANDEM_PORT" || { tail -20 "$WORK/tandem-$2.log" >&2; die "tandem did not start"; }
 	wait_port "${ADMIN##*:}" || die "no admin port"
 }
-metric() { curl -s "http://$ADMIN/metrics" | awk -v n="$1" '$1 ~ "^"n"({|$)" {s += $2} END {print s + 0}'; }
+# metric REGEX: the sum of the samples whose name (with labels) matches ^REGEX
+metric() { curl -s "http://$ADMIN/metrics" | awk -v n="$1" '$1 ~ "^"n {s += $2} END {print s + 0}'; }
 
 start_stub() { # docs-total -> STUB_PORT STUB_PID
 	STUB_PORT=$(free_port)
@@ -128,7 +130,7 @@ db.b1000.insert_many([{"_id": Int64(i), "pad": "x" * 100} for i in range(1000)])
 db.b20.insert_many([{"_id": Int64(i), "pad": "x" * 100} for i in range(20)])
 PYEOF
 for ((i = 0; i < 100; i++)); do
-	[ "$(metric tandem_dualwrite_pending)" = 0 ] && break
+	[ "$(metric 'tandem_dualwrite_pending$')" = 0 ] && break
 	sleep 0.1
 done
 ROWS=$(sql "SELECT (SELECT count(*) FROM b1000) || ' + ' || (SELECT count(*) FROM b20)") || die "no tables"
@@ -185,6 +187,14 @@ PGB=$(as_pg "$PGBIN/pgbench" -n -M prepared -c "$CONNS" -j 2 -T "$SECS" -h 127.0
 PGB_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' <<<"$PGB")
 PGB_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$PGB")
 log "pgbench: $PGB_TPS tps, latency average $PGB_LAT ms"
+# What tandem's pool sends (pgpool.h): BEGIN; the SELECT; COMMIT, unnamed
+# statements (parsed and planned every time), one round trip.
+{ echo "BEGIN;"; cat "$WORK/pgbench.sql"; echo "COMMIT;"; } >"$WORK/pgbench_tx.sql"
+# shellcheck disable=SC2046
+PGX=$(as_pg "$PGBIN/pgbench" -n -M extended -c "$CONNS" -j 2 -T "$SECS" -h 127.0.0.1 -p "$PG_PORT" -U postgres \
+	$(cat "$WORK/pgbench.args") -f "$WORK/pgbench_tx.sql" postgres 2>&1) || { echo "$PGX" >&2; die "pgbench failed"; }
+PGX_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' <<<"$PGX")
+log "pgbench -M extended BEGIN/SELECT/COMMIT: $PGX_TPS tps"
 
 # --- bytes per open cursor ------------------------------------------------------
 start_stub 20
@@ -213,7 +223,7 @@ stop "$TANDEM_PID"
 stop "$STUB_PID"
 log "cursors: $CUR"
 
-"$PY" - "$RESULTS" "$PGB_TPS" "$PGB_LAT" "$CUR" "$COMMAND" "$CONNS" "$SECS" <<'PYEOF'
+"$PY" - "$RESULTS" "$PGB_TPS" "$PGB_LAT" "$CUR" "$COMMAND" "$CONNS" "$SECS" "$PGX_TPS" <<'PYEOF'
 import json, sys
 rows = [json.loads(l) for l in open(sys.argv[1])]
 pgb_tps, pgb_lat = float(sys.argv[2]), float(sys.argv[3])
@@ -232,6 +242,9 @@ for name, d in by.items():
 byid = by["find by _id"][100]["ops_per_s"]
 print("\npgbench (-M prepared, same SELECT, same connections): %.0f tps, latency average %.3f ms; "
       "tandem's find by _id at read_pct 100: %.0f finds/s = **%.2f × pgbench** (target ≥ 0.70)\n" % (pgb_tps, pgb_lat, byid, byid / pgb_tps))
+pgx = float(sys.argv[8])
+print("pgbench -M extended with BEGIN; SELECT; COMMIT (what tandem's pool sends: unnamed statements, a "
+      "transaction per batch): %.0f tps; tandem = %.2f × that.\n" % (pgx, byid / pgx))
 print("Open tandem cursors: %d of %d holding 10 documents of 128 B each: %.0f bytes per cursor by the gauge "
       "(documents + bookkeeping), RSS grew %.0f bytes per cursor.\n" % (cur["cursors"], cur["n"],
       cur["bytes"] / max(cur["cursors"], 1), cur["rss_delta"] / max(cur["cursors"], 1)))

@@ -340,3 +340,48 @@ def test_read_your_writes_while_postgres_is_slow(start_tandem, upstream, pg, red
 	before = served(t)
 	assert cb.find_one({"_id": 1}) == {"_id": 1, "v": 7}
 	assert served(t) == before + 1
+
+
+# ---- the CRUD read spec tests at read_pct 100 ----------------------------
+
+def _spec_cases():
+	import test_shadow
+	return test_shadow._read_cases()
+
+
+@pytest.fixture(scope="module")
+def spec_rig(tandem_bin, upstream, pg, redis, tmp_path_factory):
+	work = tmp_path_factory.mktemp("shift_spec")
+	dsn = dw.make_pg_db(pg, "shiftspec_%s" % uuid.uuid4().hex[:8])
+	t = servers.Tandem(tandem_bin, upstream.uri, str(work), pg=dsn, redis=redis.url,
+		defaults={"write_mode": "dual_write", "read_pct": "100"},
+		shift={"timeout_ms": 5000, "ryw_wait_ms": 3000})
+	yield t
+	t.stop()
+
+
+@pytest.mark.parametrize("spec,test", _spec_cases())
+def test_read_spec_tests_served_like_mongodb(spec_rig, upstream, spec, test):
+	"""Each read spec test through tandem at read_pct 100 gives what MongoDB
+	gives for it, and PostgreSQL answered it."""
+	import test_shadow
+	op = test["operation"]
+	args = json.dumps(op.get("arguments", {}))
+	for word, why in (("collation", "collation: goes to MongoDB (fallback collation), nothing to compare"),
+			("$out", "$out writes: not a read, goes to MongoDB")):
+		if word in args:
+			print("\nexcepted: %s" % why)
+			return
+	db = "ss_%s" % uuid.uuid4().hex[:12]
+	coll = pymongo.MongoClient(spec_rig.uri)[db]["coll"]
+	if spec.get("data"):
+		coll.insert_many(spec["data"])
+	dw.wait_applied(spec_rig)
+	before = served(spec_rig)
+	got = test_shadow._run_read(coll, op)
+	n = served(spec_rig) - before
+	want = test_shadow._run_read(pymongo.MongoClient(upstream.uri)[db]["coll"], op)
+	if op["name"] == "distinct":
+		got, want = sorted(got, key=repr), sorted(want, key=repr)
+	assert got == want
+	assert n >= 1, "not served by PostgreSQL: fallbacks %s" % fallbacks(spec_rig)
