@@ -27,6 +27,7 @@
 #include "serve_reply.h"
 
 #define POLL_US 1000
+#define SERVE_PIPELINE_DEPTH 4   /* batches in flight per connection (pgpool.h) */
 #define REAP_MS 1000
 
 struct sfconf shift_conf;
@@ -265,6 +266,7 @@ bool shift_start(const struct cfg *cfg, const struct mapping *mapping,
 	po.batch_timeout_ms = (unsigned)cfg->sf_timeout_ms;
 	po.max_queued = shift_conf.max_inflight;
 	po.backoff_max_ms = 1000;
+	po.pipeline_depth = SERVE_PIPELINE_DEPTH;   /* reads are idempotent: a re-run is harmless */
 	if (!(sv.pool = pgpool_new(sv.base, cfg->pg, (unsigned)cfg->sf_pool_size, &po, err, errlen)))
 		return false;
 	if (pthread_create(&sv.thread, NULL, thread_main, NULL) != 0)
