@@ -116,6 +116,7 @@ struct shift_job *shift_route(uint64_t conn, const struct msg_info *info, const 
 	if (parsed_first && info->opcode == WIRE_OP_MSG && !(job = new_job(info, msg, len)))
 		return NULL;
 	if (tenant_resolve(info->db, job ? &job->cmd : NULL, tenant, sizeof(tenant)) == TENANT_UNRESOLVED) {
+		metrics_shift_fallback(METRICS_SHIFT_TENANT_UNRESOLVED);
 		sjob_free(job);
 		return NULL;   /* no flags to read: MongoDB, like every unmatched request */
 	}

@@ -385,3 +385,29 @@ def test_read_spec_tests_served_like_mongodb(spec_rig, upstream, spec, test):
 		got, want = sorted(got, key=repr), sorted(want, key=repr)
 	assert got == want
 	assert n >= 1, "not served by PostgreSQL: fallbacks %s" % fallbacks(spec_rig)
+
+
+def test_ten_thousand_databases_bounded(start_tandem, upstream, pg, redis):
+	"""10 000 distinct database names at read_pct 100 (defaults): every read
+	answered (PostgreSQL has no table for them: empty results, as MongoDB),
+	the per-tenant metric series stay bounded, tandem's memory too."""
+	dsn = dw.make_pg_db(pg, "shift_%s" % uuid.uuid4().hex[:8])
+	t = dw.start_mode(start_tandem, upstream.uri, "dual_write", dsn, redis.url,
+		defaults={"write_mode": "dual_write", "read_pct": "100"})
+	client = pymongo.MongoClient(t.uri)
+	def rss():
+		for line in open("/proc/%d/status" % t.proc.pid):
+			if line.startswith("VmRSS:"):
+				return int(line.split()[1]) * 1024
+	client["warm"].c.find_one({})
+	r0 = rss()
+	n = int(os.environ.get("TANDEM_SHIFT_DBS", "10000"))
+	for i in range(n):
+		assert client["db_%05d_%s" % (i, "x" * (i % 40))].c.find_one({"a": i}) is None
+	series = shift_metrics(t).get("tandem_shift_reads_total", {})
+	grown = rss() - r0
+	print("\n%d databases: %d series, served %d, RSS grew %.1f MiB" % (n, len(series), served(t),
+		grown / 1048576.0))
+	assert served(t) >= n
+	assert len(series) <= 2 * 257
+	assert grown < 64 * 1048576
