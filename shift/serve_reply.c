@@ -99,7 +99,9 @@ uint8_t *serve_reply_build(struct shift_job *j, size_t *len, enum metrics_shift_
 		ok = false;
 		break;
 	}
-	if (ok && (docs.len > shift_conf.max_result_bytes || reply.len > shift_conf.max_result_bytes)) {
+	/* A whole reply (count, distinct) must fit one BSON document, as mongod's. */
+	if (ok && (docs.len > shift_conf.max_result_bytes || reply.len > shift_conf.max_result_bytes ||
+		   reply.len > CURSORS_BATCH_BYTES)) {
 		*why = METRICS_SHIFT_TOO_LARGE;
 		ok = false;
 	}
