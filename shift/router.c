@@ -9,7 +9,6 @@
 #include "opmsg.h"
 #include "wire.h"
 
-
 bool router_sticky_parse(const char *s, enum router_sticky *out)
 {
 	if (!strcmp(s, "request"))

@@ -56,10 +56,9 @@ Test(router, framing_is_unambiguous)
 {
 	uint8_t k1[] = {'b', 'c'}, k2[] = {'c'};
 
-	/* ("ab", "c") and ("a", "bc") must not be the same input */
-	(void)k1;
-	uint32_t x = router_bucket("ab", k2, 1), y = router_bucket("a", k1, 2);
-	cr_assert(x != y || router_bucket("ab", k2, 1) == x);   /* different inputs; equal only by chance */
+	/* ("ab", "c") and ("a", "bc") are different inputs (the tenant's length
+	 * is hashed first); these two land in different buckets */
+	cr_assert_neq(router_bucket("ab", k2, 1), router_bucket("a", k1, 2));
 }
 
 static void lsid_cmd(bson_t *cmd, uint8_t fill)
