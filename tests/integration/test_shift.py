@@ -411,3 +411,29 @@ def test_ten_thousand_databases_bounded(start_tandem, upstream, pg, redis):
 	assert served(t) >= n
 	assert len(series) <= 2 * 257
 	assert grown < 64 * 1048576
+
+
+def test_session_stickiness(start_tandem, upstream, pg, redis, dbname):
+	"""shift.sticky: session at read_pct 50: every read of one logical
+	session goes to the same backend; both backends get sessions."""
+	dsn = dw.make_pg_db(pg, "shift_%s" % uuid.uuid4().hex[:8])
+	t = start(start_tandem, upstream, dsn, redis, sticky="session")
+	client = pymongo.MongoClient(t.uri)
+	c = client[dbname].things
+	c.insert_many([{"_id": i} for i in range(5)])
+	dw.wait_applied(t)
+	set_read_pct(redis.url, dbname, 50)
+	kinds = []
+	# all open at once: pymongo pools server sessions, so sessions opened one
+	# after another would share one lsid
+	sessions = [client.start_session(causal_consistency=False) for _ in range(30)]
+	for s in sessions:
+		before = served(t)
+		for i in range(8):
+			assert c.find_one({"_id": i % 5}, session=s) == {"_id": i % 5}
+		kinds.append(served(t) - before)
+	for s in sessions:
+		s.end_session()
+	print("\nsessions at read_pct 50: reads served by PostgreSQL per session %s" % kinds)
+	assert set(kinds) <= {0, 8}, kinds
+	assert 0 in kinds and 8 in kinds
