@@ -25,7 +25,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "authz.h"
 #include "clock.h"
 #include "dwcapture.h"
 #include "hello.h"
@@ -36,7 +35,6 @@
 #include "opmsg.h"
 #include "opquery.h"
 #include "shadow.h"
-#include "shift.h"
 #include "sockread.h"
 #include "topology.h"
 #include "worker.h"
@@ -184,7 +182,7 @@ static void frame_deadline(struct client *c, size_t buffered, bool consumed)
 	}
 }
 
-static void pending_add(struct client *c, const struct msg_info *info, struct dwjob *dw,
+void client_pending_add(struct client *c, const struct msg_info *info, struct dwjob *dw,
 			bool served)
 {
 	struct client_pending *p = &c->pending[c->npending++];
@@ -203,52 +201,6 @@ static void pending_add(struct client *c, const struct msg_info *info, struct dw
 	metrics_gauge_add(METRIC_REQUESTS_IN_FLIGHT, 1);
 	if (c->npending == CLIENT_MAX_PENDING)
 		client_pause(c, CLIENT_PAUSE_PENDING_FULL);
-}
-
-/* getMore / killCursors of tandem's own cursors: answered here.  True
- * when the message was consumed. */
-static bool answer_cursor_command(struct client *c, const struct msg_info *info, const uint8_t *msg)
-{
-	struct evbuffer *in = bufferevent_get_input(c->cbev);
-	size_t len = 0;
-	uint8_t *reply = shift_cursor_command(c->id, info, msg, (size_t)info->header.length, &len);
-
-	if (!reply)
-		return false;
-	(void)metrics_command(info->command, (size_t)info->header.length);
-	evbuffer_drain(in, (size_t)info->header.length);
-	metrics_message(METRICS_OUT, WIRE_OP_MSG, len);
-	evbuffer_add(bufferevent_get_output(c->cbev), reply, len);
-	free(reply);
-	return true;
-}
-
-/* A read of a tenant whose bucket PostgreSQL serves: handed to the
- * served-read thread, the request kept for a fallback.  True when the
- * message was consumed. */
-static bool route_read(struct client *c, const struct msg_info *info, const uint8_t *msg)
-{
-	size_t len = (size_t)info->header.length;
-	struct shift_job *sj = info->expects_reply ? shift_route(c->id, info, msg, len) : NULL;
-	uint8_t *orig;
-
-	if (!sj)
-		return false;
-	if (authz_check(c, shift_job_db(sj), shift_job_coll(sj), AUTHZ_FIND) != AUTHZ_ALLOW) {
-		shift_job_drop(sj, METRICS_SHIFT_UNAUTHORIZED);
-		return false;
-	}
-	if (!(orig = malloc(len))) {
-		shift_job_drop(sj, METRICS_SHIFT_BUSY);
-		return false;
-	}
-	memcpy(orig, msg, len);
-	pending_add(c, info, NULL, true);
-	c->pending[c->npending - 1].orig = orig;
-	c->pending[c->npending - 1].orig_len = len;
-	evbuffer_drain(bufferevent_get_input(c->cbev), len);
-	shift_submit(sj, c->w);
-	return true;
 }
 
 bool client_pump_requests(struct client *c)
@@ -284,11 +236,11 @@ bool client_pump_requests(struct client *c)
 			return false;
 		}
 		metrics_message(METRICS_IN, h.opcode, (size_t)h.length);
-		if (answer_cursor_command(c, &info, msg)) {
+		if (client_answer_cursor_command(c, &info, msg)) {
 			answered = consumed = true;
 			continue;
 		}
-		if (route_read(c, &info, msg)) {
+		if (client_route_read(c, &info, msg)) {
 			consumed = true;
 			continue;
 		}
@@ -297,14 +249,14 @@ bool client_pump_requests(struct client *c)
 			/* PostgreSQL answers (worker_post_reply -> client_served). */
 			dw->w = c->w;
 			if (info.expects_reply)
-				pending_add(c, &info, NULL, true);
+				client_pending_add(c, &info, NULL, true);
 			evbuffer_drain(in, (size_t)h.length);
 			dualwrite_submit(dw);
 			consumed = true;
 			continue;
 		}
 		if (info.expects_reply) {
-			pending_add(c, &info, dw, false);
+			client_pending_add(c, &info, dw, false);
 			if (!dw)
 				c->pending[c->npending - 1].sh =
 					shadow_capture_request(c->id, &info, msg, (size_t)h.length);
@@ -330,7 +282,7 @@ bool client_pump_requests(struct client *c)
 	return true;
 }
 
-static int pending_find(const struct client *c, int32_t response_to, bool served)
+int client_pending_find(const struct client *c, int32_t response_to, bool served)
 {
 	for (unsigned i = 0; i < c->npending; i++)
 		if (c->pending[i].request_id == response_to && c->pending[i].served == served)
@@ -485,7 +437,7 @@ bool client_pump_replies(struct client *c)
 			break;
 		bool more = h.opcode == WIRE_OP_MSG && n >= 20 &&
 			    ((uint32_t)wire_load_i32(hb + 16) & OPMSG_MORE_TO_COME);
-		int i = pending_find(c, h.response_to, false);
+		int i = client_pending_find(c, h.response_to, false);
 		metrics_message(METRICS_OUT, h.opcode, (size_t)h.length);
 		if (i >= 0 && c->pending[i].dw) {
 			const uint8_t *msg = evbuffer_pullup(in, h.length);
@@ -536,7 +488,7 @@ bool client_pump_replies(struct client *c)
 
 void client_served(struct client *c, int32_t response_to, const uint8_t *msg, size_t len)
 {
-	int i = pending_find(c, response_to, true);
+	int i = client_pending_find(c, response_to, true);
 
 	if (i < 0 || c->state == CLIENT_ST_CLOSING || c->state == CLIENT_ST_CONNECTING)
 		return;
@@ -550,17 +502,3 @@ void client_served(struct client *c, int32_t response_to, const uint8_t *msg, si
 		(void)client_pump_requests(c);
 }
 
-void client_fallback(struct client *c, int32_t response_to)
-{
-	int i = pending_find(c, response_to, true);
-	struct client_pending *p;
-
-	if (i < 0 || !c->pending[i].orig || c->state == CLIENT_ST_CLOSING || !c->ubev)
-		return;
-	p = &c->pending[i];
-	p->served = false;   /* MongoDB's reply now answers it (client_pump_replies) */
-	evbuffer_add(bufferevent_get_output(c->ubev), p->orig, p->orig_len);
-	free(p->orig);
-	p->orig = NULL;
-	client_send(c, c->ubev);
-}
