@@ -35,6 +35,7 @@
 #include "opmsg.h"
 #include "opquery.h"
 #include "shadow.h"
+#include "shift.h"
 #include "sockread.h"
 #include "topology.h"
 #include "worker.h"
@@ -263,8 +264,10 @@ bool client_pump_requests(struct client *c)
 		} else {
 			if (info.command[0])
 				(void)metrics_command(info.command, (size_t)h.length);
-			if (dw)
+			if (dw) {
 				dwcapture_unacknowledged(dw);
+				shift_note_write(info.db);
+			}
 		}
 		struct evbuffer *out = bufferevent_get_output(c->ubev);
 		evbuffer_remove_buffer(in, out, (size_t)h.length);
@@ -441,11 +444,14 @@ bool client_pump_replies(struct client *c)
 		metrics_message(METRICS_OUT, h.opcode, (size_t)h.length);
 		if (i >= 0 && c->pending[i].dw) {
 			const uint8_t *msg = evbuffer_pullup(in, h.length);
+			char db[sizeof(c->pending[i].dw->db)];
+			memcpy(db, c->pending[i].dw->db, sizeof(db));
 			if (msg)
 				dwcapture_reply(c->pending[i].dw, msg, (size_t)h.length);
 			else
 				dwjob_free(c->pending[i].dw);
 			c->pending[i].dw = NULL;
+			shift_note_write(db);   /* before the client can see the reply */
 		}
 		struct shjob *sh = NULL;
 		if (i >= 0 && c->pending[i].sh) {

@@ -19,6 +19,7 @@
 #include "flags.h"
 #include "msgdoc.h"
 #include "opmsg.h"
+#include "ryw.h"
 #include "tenant.h"
 
 static _Atomic int32_t reply_request_id = 1 << 30;
@@ -87,7 +88,7 @@ static struct shift_job *prepare(struct shift_job *job, uint64_t conn, const str
 		return *why = METRICS_SHIFT_BUSY, NULL;
 	if (w->queued && w->queued() > 0)
 		return *why = METRICS_SHIFT_QUEUED_WRITES, NULL;
-	job->wait_seq = w->submitted ? w->submitted() : 0;
+	job->wait_seq = ryw_seq(info->db);
 	if (w->settled && !w->settled(job->wait_seq) && shift_conf.ryw_wait_us == 0)
 		return *why = METRICS_SHIFT_BEHIND_WRITES, NULL;
 	const char *skip = pgread_plan(&job->rd, &job->cmd, info->db, &err);
@@ -244,6 +245,14 @@ uint8_t *shift_cursor_command(uint64_t conn, const struct msg_info *info, const 
 	out = gm ? getmore(conn, info, &cmd, outlen) : kill_cursors(conn, info, &cmd, outlen);
 	bson_destroy(&cmd);
 	return out;
+}
+
+void shift_note_write(const char *db)
+{
+	const struct shift_writes *w = &shift_conf.writes;
+
+	if (w->submitted)
+		ryw_note(db, w->submitted());
 }
 
 void shift_conn_closed(uint64_t conn)

@@ -24,6 +24,7 @@
 #include "clock.h"
 #include "cursors.h"
 #include "pgpool.h"
+#include "ryw.h"
 #include "serve_reply.h"
 
 #define POLL_US 1000
@@ -255,6 +256,7 @@ bool shift_start(const struct cfg *cfg, const struct mapping *mapping,
 	shift_conf.fallback = fallback_fn;
 	if (writes)
 		shift_conf.writes = *writes;
+	ryw_init(shift_conf.writes.settled);
 	pthread_mutex_init(&sv.mu, NULL);
 	TAILQ_INIT(&sv.jobs);
 	struct timeval tv = {REAP_MS / 1000, 0};

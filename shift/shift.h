@@ -34,8 +34,10 @@ struct shift_job;
 
 /* Where dual-write stands, given by main.c (dualwrite_submitted /
  * dualwrite_settled, the durable queue's depth).  NULL members: nothing
- * pending.  A read is served only once every write this instance submitted
- * before it is committed in PostgreSQL, and while nothing is queued. */
+ * pending.  A read of db is served only once every write of db this
+ * instance submitted before it is committed in PostgreSQL (ryw.h: per
+ * database, a shared floor for what does not fit), and while nothing is
+ * queued. */
 struct shift_writes {
 	uint64_t (*submitted)(void);
 	bool (*settled)(uint64_t seq);
@@ -80,6 +82,10 @@ void shift_submit(struct shift_job *job, struct worker *w);
  * reports tandem's ids as not found; docs/shift.md). */
 uint8_t *shift_cursor_command(uint64_t conn, const struct msg_info *info, const uint8_t *msg,
 			      size_t len, size_t *outlen);
+
+/* A write of db was handed to the applier (its reply captured, or a w:0
+ * write sent): reads of db wait for it (read-your-writes, ryw.h). */
+void shift_note_write(const char *db);
 
 /* The connection ended: its cursors go. */
 void shift_conn_closed(uint64_t conn);

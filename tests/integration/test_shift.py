@@ -437,3 +437,32 @@ def test_session_stickiness(start_tandem, upstream, pg, redis, dbname):
 	print("\nsessions at read_pct 50: reads served by PostgreSQL per session %s" % kinds)
 	assert set(kinds) <= {0, 8}, kinds
 	assert 0 in kinds and 8 in kinds
+
+
+def test_read_your_writes_is_per_database(start_tandem, upstream, pg, redis, dbname):
+	"""While one database's writes wait for a slow PostgreSQL, reads of
+	another database are still served by PostgreSQL (ryw.h: a per-database
+	watermark, not the global one)."""
+	dsn = dw.make_pg_db(pg, "shift_%s" % uuid.uuid4().hex[:8])
+	t = start(start_tandem, upstream, dsn, redis)
+	client = pymongo.MongoClient(t.uri)
+	busy, calm = client[dbname].hot, client[dbname + "_calm"].cool
+	busy.insert_one({"_id": 1, "v": -1})
+	calm.insert_one({"_id": 1, "v": "calm"})
+	dw.wait_applied(t)
+	_sql(dsn, "CREATE FUNCTION slow() RETURNS trigger LANGUAGE plpgsql AS "
+		"$$BEGIN PERFORM pg_sleep(0.3); RETURN NEW; END$$; "
+		"CREATE TRIGGER slow BEFORE INSERT OR UPDATE ON hot FOR EACH ROW EXECUTE FUNCTION slow()")
+	set_read_pct(redis.url, dbname, 100)
+	set_read_pct(redis.url, dbname + "_calm", 100)
+	before, calm_served = served(t), 0
+	for k in range(5):
+		busy.update_one({"_id": 1}, {"$set": {"v": k}})
+		assert busy.find_one({"_id": 1}) == {"_id": 1, "v": k}
+		n0 = served(t)
+		assert calm.find_one({"_id": 1}) == {"_id": 1, "v": "calm"}
+		calm_served += served(t) - n0
+	fb = fallbacks(t)
+	print("\nper database: calm reads served %d of 5 while the busy one waits; fallbacks %s" % (calm_served, fb))
+	assert fb.get("behind_writes", 0) >= 5
+	assert calm_served == 5
