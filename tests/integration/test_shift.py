@@ -466,3 +466,24 @@ def test_read_your_writes_is_per_database(start_tandem, upstream, pg, redis, dbn
 	print("\nper database: calm reads served %d of 5 while the busy one waits; fallbacks %s" % (calm_served, fb))
 	assert fb.get("behind_writes", 0) >= 5
 	assert calm_served == 5
+
+
+def test_idle_cursor_timeout_and_no_cursor_timeout(start_tandem, upstream, pg, redis, dbname):
+	dsn = dw.make_pg_db(pg, "shift_%s" % uuid.uuid4().hex[:8])
+	t = start(start_tandem, upstream, dsn, redis, cursor_timeout_ms=200)
+	db = pymongo.MongoClient(t.uri, maxPoolSize=1)[dbname]
+	db.things.insert_many([{"_id": i} for i in range(10)])
+	dw.wait_applied(t)
+	set_read_pct(redis.url, dbname, 100)
+	idle = db.command("find", "things", batchSize=2)["cursor"]["id"]
+	kept = db.command("find", "things", batchSize=2, noCursorTimeout=True)["cursor"]["id"]
+	assert idle and kept
+	deadline = time.monotonic() + 10
+	while dw.metrics_values(t.metrics()).get("tandem_shift_cursors_timed_out_total", 0) < 1:
+		assert time.monotonic() < deadline, "the idle cursor was not closed"
+		time.sleep(0.2)
+	with pytest.raises(OperationFailure) as e:
+		db.command("getMore", Int64(idle), collection="things")
+	assert e.value.code == 43
+	r = db.command("getMore", Int64(kept), collection="things")
+	assert [d["_id"] for d in r["cursor"]["nextBatch"]] == list(range(2, 10))
