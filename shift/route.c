@@ -72,6 +72,14 @@ static struct shift_job *new_job(const struct msg_info *info, const uint8_t *msg
 	return job;
 }
 
+/* MongoDB's own databases and system collections (views' definitions,
+ * profiles, users...) hold nothing PostgreSQL has. */
+static bool internal_namespace(const char *db, const char *coll)
+{
+	return !strcmp(db, "admin") || !strcmp(db, "local") || !strcmp(db, "config") ||
+	       !strncmp(coll, "system.", 7);
+}
+
 /* Everything after the bucket said PostgreSQL: NULL with the reason in *why. */
 static struct shift_job *prepare(struct shift_job *job, uint64_t conn, const struct msg_info *info,
 				 enum metrics_shift_fallback *why)
@@ -94,6 +102,8 @@ static struct shift_job *prepare(struct shift_job *job, uint64_t conn, const str
 	const char *skip = pgread_plan(&job->rd, &job->cmd, info->db, &err);
 	if (skip && strcmp(skip, PGREAD_UNORDERED) != 0)
 		return *why = router_skip_fallback(skip), NULL;
+	if (internal_namespace(info->db, job->rd.colls[0]))
+		return *why = METRICS_SHIFT_UNTRANSLATABLE, NULL;
 	snprintf(job->db, sizeof(job->db), "%s", info->db);
 	job->conn = conn;
 	job->request_id = info->header.request_id;
