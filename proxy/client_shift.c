@@ -19,21 +19,29 @@
 #include "metrics.h"
 #include "shift.h"
 
-/* getMore / killCursors of tandem's own cursors: answered here.  True
+/* getMore / killCursors of tandem's own cursors: answered here (or, for
+ * a killCursors naming MongoDB's ids too, MongoDB's part forwarded).  True
  * when the message was consumed. */
 bool client_answer_cursor_command(struct client *c, const struct msg_info *info, const uint8_t *msg)
 {
 	struct evbuffer *in = bufferevent_get_input(c->cbev);
 	size_t len = 0;
-	uint8_t *reply = shift_cursor_command(c->id, info, msg, (size_t)info->header.length, &len);
+	bool to_upstream = false;
+	uint8_t *out = shift_cursor_command(c->id, info, msg, (size_t)info->header.length, &len,
+					    &to_upstream);
 
-	if (!reply)
+	if (!out)
 		return false;
-	(void)metrics_command(info->command, (size_t)info->header.length);
 	evbuffer_drain(in, (size_t)info->header.length);
-	metrics_message(METRICS_OUT, WIRE_OP_MSG, len);
-	evbuffer_add(bufferevent_get_output(c->cbev), reply, len);
-	free(reply);
+	if (to_upstream) {   /* MongoDB's part of a killCursors; its reply answers */
+		client_pending_add(c, info, NULL, false);
+		evbuffer_add(bufferevent_get_output(c->ubev), out, len);
+	} else {
+		(void)metrics_command(info->command, (size_t)info->header.length);
+		metrics_message(METRICS_OUT, WIRE_OP_MSG, len);
+		evbuffer_add(bufferevent_get_output(c->cbev), out, len);
+	}
+	free(out);
 	return true;
 }
 

@@ -206,29 +206,49 @@ static void append_ids(bson_t *reply, const char *key, const int64_t *ids, size_
 
 #define KILL_MAX 1024
 
+/* killCursors naming upstream ids too: the command for MongoDB without
+ * tandem's ids, with the client's requestID (its reply answers the client). */
+static uint8_t *upstream_part(const struct msg_info *info, const bson_t *cmd, const int64_t *ids,
+			      size_t n, size_t *outlen)
+{
+	bson_t body = BSON_INITIALIZER;
+	uint8_t *out;
+
+	bson_copy_to_excluding_noinit(cmd, &body, "cursors", NULL);
+	append_ids(&body, "cursors", ids, n);
+	BSON_APPEND_UTF8(&body, "$db", info->db);
+	out = opmsg_encode(info->header.request_id, 0, 0, &body, outlen);
+	bson_destroy(&body);
+	return out;
+}
+
 static uint8_t *kill_cursors(uint64_t conn, const struct msg_info *info, const bson_t *cmd,
-			     size_t *outlen)
+			     size_t *outlen, bool *to_upstream)
 {
 	bson_iter_t it, a;
-	int64_t killed[KILL_MAX], not_found[KILL_MAX];
+	int64_t killed[KILL_MAX], not_found[KILL_MAX], upstream[KILL_MAX];
 	size_t nk = 0, nn = 0, nup = 0;
 
 	if (!bson_iter_init_find(&it, cmd, "cursors") || !BSON_ITER_HOLDS_ARRAY(&it) ||
 	    !bson_iter_recurse(&it, &a))
 		return NULL;
 	while (bson_iter_next(&a)) {
-		if (!BSON_ITER_HOLDS_INT64(&a) || nk + nn >= KILL_MAX)
+		if (!BSON_ITER_HOLDS_INT64(&a) || nk + nn + nup >= KILL_MAX)
 			return NULL;   /* MongoDB words the error (tandem's stay open) */
 		int64_t id = bson_iter_int64(&a);
 		if (!cursors_owns(id))
-			nup++;
+			upstream[nup++] = id;
 		else if (cursors_kill(conn, id))
 			killed[nk++] = id;
 		else
 			not_found[nn++] = id;   /* another connection's: not found, as mongod */
 	}
-	if (nup > 0 || nk + nn == 0)
-		return NULL;   /* upstream ids too: forwarded (tandem's are closed) */
+	if (nk + nn == 0)
+		return NULL;   /* none of tandem's: forwarded as it came */
+	if (nup > 0) {   /* tandem's are closed; MongoDB gets only its own */
+		*to_upstream = true;
+		return upstream_part(info, cmd, upstream, nup, outlen);
+	}
 	bson_t reply = BSON_INITIALIZER;
 	append_ids(&reply, "cursorsKilled", killed, nk);
 	append_ids(&reply, "cursorsNotFound", not_found, nn);
@@ -241,7 +261,7 @@ static uint8_t *kill_cursors(uint64_t conn, const struct msg_info *info, const b
 }
 
 uint8_t *shift_cursor_command(uint64_t conn, const struct msg_info *info, const uint8_t *msg,
-			      size_t len, size_t *outlen)
+			      size_t len, size_t *outlen, bool *to_upstream)
 {
 	bson_t cmd;
 	uint8_t *out = NULL;
@@ -252,7 +272,9 @@ uint8_t *shift_cursor_command(uint64_t conn, const struct msg_info *info, const 
 		return NULL;
 	if (!msgdoc_command(info, msg, len, &cmd))
 		return NULL;
-	out = gm ? getmore(conn, info, &cmd, outlen) : kill_cursors(conn, info, &cmd, outlen);
+	*to_upstream = false;
+	out = gm ? getmore(conn, info, &cmd, outlen)
+		 : kill_cursors(conn, info, &cmd, outlen, to_upstream);
 	bson_destroy(&cmd);
 	return out;
 }

@@ -75,13 +75,15 @@ void shift_job_drop(struct shift_job *job, enum metrics_shift_fallback why);
  * for (conn, the request's id). */
 void shift_submit(struct shift_job *job, struct worker *w);
 
-/* getMore / killCursors naming tandem's cursors, answered here: a reply
- * message (malloc'd, *outlen) to send to the client, or NULL to forward
- * the request unchanged.  killCursors naming both tandem's and upstream
- * ids: tandem's are closed here and the command is forwarded (MongoDB
- * reports tandem's ids as not found; docs/shift.md). */
+/* getMore / killCursors naming tandem's cursors: a message (malloc'd,
+ * *outlen), or NULL to forward the request unchanged.  *to_upstream
+ * false: the reply, for the client.  True (killCursors naming both
+ * tandem's and upstream ids): tandem's are closed here and the message is
+ * the command for MongoDB without them, under the client's requestID
+ * (MongoDB's reply answers the client; docs/shift.md). */
 uint8_t *shift_cursor_command(uint64_t conn, const struct msg_info *info, const uint8_t *msg,
-			      size_t len, size_t *outlen);
+			      size_t len, size_t *outlen, bool *to_upstream)
+	__attribute__((warn_unused_result));
 
 /* A write of db was handed to the applier (its reply captured, or a w:0
  * write sent): reads of db wait for it (read-your-writes, ryw.h). */

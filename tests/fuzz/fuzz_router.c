@@ -52,7 +52,8 @@ static void cursor_command(uint64_t conn, const bson_t *cmd)
 	if (!msg)
 		return;
 	if (inspect_request(msg, len, 48000000, &info) == WIRE_OK) {
-		uint8_t *out = shift_cursor_command(conn, &info, msg, len, &out_len);
+		bool up = false;
+		uint8_t *out = shift_cursor_command(conn, &info, msg, len, &out_len, &up);
 		if (out) {
 			struct opmsg_view v;
 			if (opmsg_parse(out, out_len, &v) != WIRE_OK)

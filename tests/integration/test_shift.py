@@ -229,7 +229,8 @@ def test_bad_input(start_tandem, upstream, pg, redis, dbname):
 	up = db.command("find", "things", batchSize=2, collation={"locale": "en"})
 	uid = up["cursor"]["id"]
 	assert uid != 0
-	db.command("killCursors", "things", cursors=[Int64(tid), Int64(uid)])
+	k = db.command("killCursors", "things", cursors=[Int64(tid), Int64(uid)])
+	assert k["cursorsKilled"] == [uid] and tid not in k.get("cursorsNotFound", []), k
 	for cid in (tid, uid):
 		with pytest.raises(OperationFailure) as e:
 			db.command("getMore", Int64(cid), collection="things")
