@@ -103,7 +103,7 @@ static struct shift_job *prepare(struct shift_job *job, uint64_t conn, const str
 	if (skip && strcmp(skip, PGREAD_UNORDERED) != 0)
 		return *why = router_skip_fallback(skip), NULL;
 	if (internal_namespace(info->db, job->rd.colls[0]))
-		return *why = METRICS_SHIFT_UNTRANSLATABLE, NULL;
+		return *why = METRICS_SHIFT_INTERNAL_NAMESPACE, NULL;
 	snprintf(job->db, sizeof(job->db), "%s", info->db);
 	job->conn = conn;
 	job->request_id = info->header.request_id;

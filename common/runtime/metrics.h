@@ -176,6 +176,7 @@ void metrics_protocol_error(enum wire_status st);
 	X(QUEUED_WRITES, "queued_writes")     /* the durable queue is not empty */       \
 	X(UNAUTHORIZED, "unauthorized")       /* authz_check != ALLOW */                 \
 	X(TENANT_UNRESOLVED, "tenant_unresolved")                                      \
+	X(INTERNAL_NAMESPACE, "internal_namespace") /* admin, local, config, system.* */ \
 	X(UNAVAILABLE, "unavailable")         /* no served-read thread (no pg) */
 
 #define METRICS_SF_ENUM(id, label) METRICS_SHIFT_##id,
