@@ -19,6 +19,7 @@
 #include "client_io.h"
 #include "dwcapture.h"
 #include "shadow.h"
+#include "shift.h"
 #include "sockread.h"
 #include "log.h"
 #include "metrics.h"
@@ -145,8 +146,10 @@ void client_close(struct client *c, const char *reason, bool error)
 		if (c->pending[i].dw)
 			dwcapture_unacknowledged(c->pending[i].dw);
 		shadow_job_free(c->pending[i].sh);
+		free(c->pending[i].orig);
 	}
 	authz_conn_free(&c->authz);
+	shift_conn_closed(c->id);   /* its tandem cursors */
 	metrics_gauge_add(METRIC_CLIENT_CONNECTIONS, -1);
 	if (c->uread)
 		event_free(c->uread);

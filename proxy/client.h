@@ -51,8 +51,12 @@ struct client_pending {
 	int32_t opcode;          /* effective opcode of the request */
 	bool hello;              /* reply must be rewritten */
 	struct dwjob *dw;        /* a write kept for dual-write until its reply, or NULL */
-	bool served;             /* PostgreSQL answers it (pg_primary / pg_only) */
+	bool served;             /* PostgreSQL answers it (pg_primary / pg_only writes,
+	                          * served reads) */
 	struct shjob *sh;        /* a sampled read waiting for MongoDB's reply, or NULL */
+	uint8_t *orig;           /* served read: the request as received, forwarded to
+	                          * MongoDB on fallback (client_fallback); NULL otherwise */
+	size_t orig_len;
 };
 
 struct client {
@@ -92,6 +96,11 @@ void client_topology_changed(struct client *c, uint64_t generation);
 /* The reply to served request response_to (PostgreSQL answered it): send
  * it and free the slot.  Ignored when no such request waits. */
 void client_served(struct client *c, int32_t response_to, const uint8_t *msg, size_t len);
+
+/* PostgreSQL did not answer served read response_to: forward the request
+ * as received to MongoDB, which answers it.  Ignored when no such read
+ * waits. */
+void client_fallback(struct client *c, int32_t response_to);
 
 /* SIGTERM: finish what is in flight, then close. */
 void client_drain(struct client *c);

@@ -36,6 +36,7 @@
 #include "opmsg.h"
 #include "opquery.h"
 #include "shadow.h"
+#include "shift.h"
 #include "sockread.h"
 #include "topology.h"
 #include "worker.h"
@@ -190,13 +191,15 @@ static void frame_deadline(struct client *c, size_t buffered, bool consumed)
 	}
 }
 
-static void pending_add(struct client *c, const struct msg_info *info, struct dwjob *dw,
+void client_pending_add(struct client *c, const struct msg_info *info, struct dwjob *dw,
 			bool served)
 {
 	struct client_pending *p = &c->pending[c->npending++];
 
 	p->dw = dw;
 	p->sh = NULL;
+	p->orig = NULL;
+	p->orig_len = 0;
 	p->served = served;
 	p->request_id = info->header.request_id;
 	p->command = metrics_command(info->command[0] ? info->command : "none",
@@ -235,6 +238,7 @@ static bool refuse_db(struct client *c, const struct msg_info *info)
 
 bool client_pump_requests(struct client *c)
 {
+	bool answered = false;
 	struct evbuffer *in = bufferevent_get_input(c->cbev);
 	int32_t max = (int32_t)client_max_message(c);
 	bool consumed = false;
@@ -273,27 +277,37 @@ bool client_pump_requests(struct client *c)
 			consumed = true;
 			continue;
 		}
+		if (client_answer_cursor_command(c, &info, msg)) {
+			answered = consumed = true;
+			continue;
+		}
+		if (client_route_read(c, &info, msg)) {
+			consumed = true;
+			continue;
+		}
 		struct dwjob *dw = dwcapture_request(c->id, &info, msg, (size_t)h.length);
 		if (dw && authz_gate_serve(c, dw)) {
 			/* PostgreSQL answers (worker_post_reply -> client_served). */
 			dw->w = c->w;
 			if (info.expects_reply)
-				pending_add(c, &info, NULL, true);
+				client_pending_add(c, &info, NULL, true);
 			evbuffer_drain(in, (size_t)h.length);
 			dualwrite_submit(dw);
 			consumed = true;
 			continue;
 		}
 		if (info.expects_reply) {
-			pending_add(c, &info, dw, false);
+			client_pending_add(c, &info, dw, false);
 			if (!dw)
 				c->pending[c->npending - 1].sh =
 					shadow_capture_request(c->id, &info, msg, (size_t)h.length);
 		} else {
 			if (info.command[0])
 				(void)metrics_command(info.command, (size_t)h.length);
-			if (dw)
+			if (dw) {
 				dwcapture_unacknowledged(dw);
+				shift_note_write(info.db);
+			}
 		}
 		struct evbuffer *out = bufferevent_get_output(c->ubev);
 		evbuffer_remove_buffer(in, out, (size_t)h.length);
@@ -305,11 +319,13 @@ bool client_pump_requests(struct client *c)
 	}
 	if (consumed)
 		client_send(c, c->ubev);
+	if (answered)
+		client_send(c, c->cbev);
 	frame_deadline(c, evbuffer_get_length(in), consumed);
 	return true;
 }
 
-static int pending_find(const struct client *c, int32_t response_to, bool served)
+int client_pending_find(const struct client *c, int32_t response_to, bool served)
 {
 	for (unsigned i = 0; i < c->npending; i++)
 		if (c->pending[i].request_id == response_to && c->pending[i].served == served)
@@ -323,6 +339,7 @@ static void pending_done(struct client *c, int i)
 
 	metrics_latency(p->command, clock_mono_us() - p->start_us);
 	dwjob_free(p->dw);   /* only when no reply was captured */
+	free(p->orig);
 	shadow_job_free(p->sh);
 	memmove(p, p + 1, (c->npending - (unsigned)i - 1) * sizeof(*p));
 	c->npending--;
@@ -465,15 +482,18 @@ bool client_pump_replies(struct client *c)
 			continue; /* tandem's own question, answered */
 		bool more = h.opcode == WIRE_OP_MSG && n >= 20 &&
 			    ((uint32_t)wire_load_i32(hb + 16) & OPMSG_MORE_TO_COME);
-		int i = pending_find(c, h.response_to, false);
+		int i = client_pending_find(c, h.response_to, false);
 		metrics_message(METRICS_OUT, h.opcode, (size_t)h.length);
 		if (i >= 0 && c->pending[i].dw) {
 			const uint8_t *msg = evbuffer_pullup(in, h.length);
+			char db[sizeof(c->pending[i].dw->db)];
+			memcpy(db, c->pending[i].dw->db, sizeof(db));
 			if (msg)
 				dwcapture_reply(c->pending[i].dw, msg, (size_t)h.length);
 			else
 				dwjob_free(c->pending[i].dw);
 			c->pending[i].dw = NULL;
+			shift_note_write(db);   /* before the client can see the reply */
 		}
 		struct shjob *sh = NULL;
 		if (i >= 0 && c->pending[i].sh) {
@@ -516,7 +536,7 @@ bool client_pump_replies(struct client *c)
 
 void client_served(struct client *c, int32_t response_to, const uint8_t *msg, size_t len)
 {
-	int i = pending_find(c, response_to, true);
+	int i = client_pending_find(c, response_to, true);
 
 	if (i < 0 || c->state == CLIENT_ST_CLOSING || c->state == CLIENT_ST_CONNECTING)
 		return;
@@ -529,3 +549,4 @@ void client_served(struct client *c, int32_t response_to, const uint8_t *msg, si
 	else if (c->state == CLIENT_ST_ACTIVE && !c->paused)
 		(void)client_pump_requests(c);
 }
+

@@ -1,5 +1,5 @@
 /*
- * client_io.h - private to client.c / client_io.c: moving whole messages
+ * client_io.h - private to client.c / client_io.c / client_shift.c: moving whole messages
  * between a session's two bufferevents, with back-pressure.
  */
 #ifndef TANDEM_CLIENT_IO_H
@@ -9,6 +9,7 @@
 #include <stdbool.h>
 
 #include "client.h"
+#include "inspect.h"
 #include "wire.h"
 
 /* Bytes queued toward one side before the other side stops being read. */
@@ -57,6 +58,19 @@ void client_fail(struct client *c, enum wire_status st, const struct wire_header
  * is queued (at most CLIENT_CLOSE_FLUSH_SEC), then close.  Returns false
  * when c was freed at once. */
 bool client_finish(struct client *c, const char *reason, bool error);
+
+/* A request in flight: a pending slot (pauses reading when the table is
+ * full); served: PostgreSQL answers it (client_served / client_fallback). */
+void client_pending_add(struct client *c, const struct msg_info *info, struct dwjob *dw,
+			bool served);
+/* The slot of request response_to, served or forwarded; -1 when none. */
+int client_pending_find(const struct client *c, int32_t response_to, bool served);
+
+/* client_shift.c: getMore / killCursors of tandem's cursors answered, and
+ * reads handed to the served-read thread; true when the message at the
+ * head of the client's input was consumed. */
+bool client_answer_cursor_command(struct client *c, const struct msg_info *info, const uint8_t *msg);
+bool client_route_read(struct client *c, const struct msg_info *info, const uint8_t *msg);
 
 /* A session closing gives the client this long to read what is queued. */
 #define CLIENT_CLOSE_FLUSH_SEC 5

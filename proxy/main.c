@@ -22,6 +22,7 @@
 #include "dwforward.h"
 #include "dwtouch.h"
 #include "shadow.h"
+#include "shift.h"
 #include "flags.h"
 #include "log.h"
 #include "mapping.h"
@@ -170,6 +171,12 @@ static void setup_tls(void)
 		die_config(err);
 }
 
+/* Operations waiting in the durable queue (a served read waits for none). */
+static int64_t dw_queued(void)
+{
+	return metrics_gauge_get(METRIC_DW_QUEUE_DEPTH);
+}
+
 /* Flags, the mapping and the dual-write applier (when pg is set). */
 static void start_dualwrite(void)
 {
@@ -198,6 +205,11 @@ static void start_dualwrite(void)
 	if (!dualwrite_start(&live, px_mapping, &pgserve_ops, err, sizeof(err)))
 		die_config(err);
 	if (!shadow_start(&live, px_mapping, &writes, err, sizeof(err)))
+		die_config(err);
+	/* Served reads: the same watermark, answers through the same inbox. */
+	static const struct shift_writes sfw = {dualwrite_submitted, dualwrite_settled, dw_queued};
+	if (!shift_start(&live, px_mapping, &sfw, worker_post_reply, worker_post_fallback, err,
+			 sizeof(err)))
 		die_config(err);
 }
 
@@ -296,6 +308,7 @@ int main(int argc, char **argv)
 	for (int i = 0; i < px.nworkers; i++)
 		worker_join(&px.workers[i]);
 	admin_stop();
+	shift_stop();
 	authz_probe_stop();
 	shadow_stop();
 	dualwrite_stop();

@@ -57,6 +57,9 @@ void worker_notify_drain(struct worker *w);
  * Any thread; after worker_join the reply is dropped. */
 void worker_post_reply(struct worker *w, uint64_t conn, int32_t response_to, uint8_t *msg,
 		       size_t len);
+/* A served read failed on PostgreSQL: w's thread forwards the request it
+ * kept to MongoDB (client_fallback).  Any thread. */
+void worker_post_fallback(struct worker *w, uint64_t conn, int32_t response_to);
 bool worker_reply_init(struct worker *w) __attribute__((warn_unused_result));
 void worker_reply_fini(struct worker *w);
 

@@ -1,6 +1,6 @@
 /*
  * worker_reply.c - replies computed off a worker's thread (PostgreSQL
- * answering a pg_primary / pg_only write) reach the session through a
+ * answering a pg_primary / pg_only write, or a served read) reach the session through a
  * mutex-protected list and one event; sessions are looked up by id, so a
  * session that closed meanwhile simply gets nothing.
  *
@@ -16,7 +16,7 @@
 struct worker_reply {
 	uint64_t conn;
 	int32_t response_to;
-	uint8_t *msg;
+	uint8_t *msg;             /* NULL: fallback (forward the request to MongoDB) */
 	size_t len;
 	TAILQ_ENTRY(worker_reply) link;
 };
@@ -45,15 +45,16 @@ static void reply_cb(evutil_socket_t fd, short what, void *arg)
 	while ((r = TAILQ_FIRST(&todo))) {
 		TAILQ_REMOVE(&todo, r, link);
 		struct client *c = find_client(w, r->conn);
-		if (c)
+		if (c && r->msg)
 			client_served(c, r->response_to, r->msg, r->len);
+		else if (c)
+			client_fallback(c, r->response_to);
 		free(r->msg);
 		free(r);
 	}
 }
 
-void worker_post_reply(struct worker *w, uint64_t conn, int32_t response_to, uint8_t *msg,
-		       size_t len)
+static void post(struct worker *w, uint64_t conn, int32_t response_to, uint8_t *msg, size_t len)
 {
 	struct worker_reply *r = calloc(1, sizeof(*r));
 
@@ -75,6 +76,18 @@ void worker_post_reply(struct worker *w, uint64_t conn, int32_t response_to, uin
 	TAILQ_INSERT_TAIL(&w->replies, r, link);
 	event_active(w->reply_ev, EV_READ, 0);
 	pthread_mutex_unlock(&w->reply_mu);
+}
+
+void worker_post_reply(struct worker *w, uint64_t conn, int32_t response_to, uint8_t *msg,
+		       size_t len)
+{
+	if (msg)
+		post(w, conn, response_to, msg, len);
+}
+
+void worker_post_fallback(struct worker *w, uint64_t conn, int32_t response_to)
+{
+	post(w, conn, response_to, NULL, 0);
 }
 
 bool worker_reply_init(struct worker *w)

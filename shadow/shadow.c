@@ -32,10 +32,8 @@
 #include "pgpool.h"
 #include "redisconn.h"
 #include "redisurl.h"
-#include "rowstore.h"
 #include "sample.h"
 #include "shmetrics.h"
-#include "sqllist.h"
 
 #define LAG_POLL_US 2000
 #define REDIS_TIMEOUT_MS 200
@@ -180,53 +178,6 @@ static void arm(struct shrun *r, uint64_t us)
 	evtimer_add(r->timer, &tv);
 }
 
-/* Add one decoded row to a set. */
-static bool set_push(struct shset *s, bson_t *doc)
-{
-	if (s->n == s->cap) {
-		size_t cap = s->cap ? s->cap * 2 : 64;
-		bson_t **d = realloc(s->docs, cap * sizeof(*d));
-		if (!d)
-			return false;
-		s->docs = d;
-		s->cap = cap;
-	}
-	s->docs[s->n++] = doc;
-	return true;
-}
-
-static const char *decode_rows(struct shrun *r, const PGresult *res)
-{
-	struct mapping_collection scratch;
-	const struct mapping_collection *mc = shexec_collection(r->colls[r->next], &scratch);
-	int nrows = res ? PQntuples(res) : 0, ncols = res ? PQnfields(res) : 0;
-	const char **vals = calloc((size_t)ncols + 1, sizeof(*vals));
-	bson_error_t err;
-
-	if (!vals)
-		return "out_of_memory";
-	for (int row = 0; row < nrows; row++) {
-		bson_t doc, *copy;
-		for (int c = 0; c < ncols; c++)
-			vals[c] = PQgetisnull(res, row, c) ? NULL : PQgetvalue(res, row, c);
-		if (!rowstore_decode(mc, ncols, vals, &doc, &err)) {
-			bson_destroy(&doc);
-			free(vals);
-			return "undecodable_row";
-		}
-		copy = bson_copy(&doc);
-		bson_destroy(&doc);
-		if (!copy || !set_push(&r->sets[r->next], copy)) {
-			if (copy)
-				bson_destroy(copy);
-			free(vals);
-			return "out_of_memory";
-		}
-	}
-	free(vals);
-	return NULL;
-}
-
 static void fetched(const struct pgpool_result *res, void *arg)
 {
 	struct shrun *r = arg;
@@ -246,7 +197,7 @@ static void fetched(const struct pgpool_result *res, void *arg)
 		return;
 	}
 	if (res->cls == PGPOOL_OK)
-		why = decode_rows(r, res->rows);
+		why = pgread_decode(&r->rd, r->next, shadow_conf.mapping, res->rows);
 	else if (strcmp(res->sqlstate, "42P01") != 0)   /* no table yet: no rows */
 		why = "pg_error";
 	if (!why && r->sets[r->next].n > shadow_conf.max_rows)
@@ -264,11 +215,7 @@ static void fetched(const struct pgpool_result *res, void *arg)
 /* SELECT the next collection's candidates, or finish. */
 static void fetch_next(struct shrun *r)
 {
-	struct sqllist l;
-	bson_error_t err;
-	struct pgbatch *b = NULL;
-	struct mapping_collection scratch;
-	bson_t empty = BSON_INITIALIZER;
+	struct pgbatch *b;
 
 	if (r->next == 0 && !writes_ready(r)) {
 		shrun_set_state(r, SHRUN_ST_WAIT_WRITES);
@@ -282,20 +229,12 @@ static void fetch_next(struct shrun *r)
 		run_end(r);
 		return;
 	}
-	const struct mapping_collection *mc = shexec_collection(r->colls[r->next], &scratch);
-	sqllist_init(&l);
-	if (!rowstore_select(mc, r->job->db, r->next == 0 ? &r->filter : &empty, &l, &err) ||
-	    !(b = pgbatch_new()) ||
-	    !pgbatch_add(b, l.stmts[0].sql, l.stmts[0].nparams, (const char *const *)l.stmts[0].params)) {
-		sqllist_free(&l);
-		pgbatch_free(b);
+	if (!(b = pgread_select(&r->rd, r->next, shadow_conf.mapping, r->job->db))) {
 		shmetrics_skipped(r->job->db, job_coll(r->job), "select");
 		evtimer_del(r->timer);
 		run_end(r);
 		return;
 	}
-	sqllist_free(&l);
-	pgbatch_keep_rows(b, 0);
 	r->pg_start_us = clock_mono_us();
 	if (!pgpool_submit(sh.pool, b, fetched, r)) {
 		pgbatch_free(b);
@@ -320,7 +259,7 @@ static void run_start(struct shjob *job)
 		return;
 	}
 	r->job = job;
-	bson_init(&r->filter);
+	pgread_init(&r->rd);
 	shrun_set_state(r, SHRUN_ST_PLANNING);   /* on sh.runs, counted */
 	bson_destroy(&job->reply);
 	if (!msgdoc_reply_body(job->raw, job->raw_len, &job->reply)) {

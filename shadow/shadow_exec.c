@@ -31,29 +31,11 @@ static const char *coll_name(const struct shrun *r)
 	return r->ncolls ? r->colls[0] : "";
 }
 
-const struct mapping_collection *shexec_collection(const char *coll,
-						   struct mapping_collection *scratch)
-{
-	const struct mapping_collection *mc = mapping_find(shadow_conf.mapping, coll);
-
-	if (mc)
-		return mc;
-	mapping_default_collection(coll, scratch);
-	return scratch;
-}
-
 void shexec_free(struct shrun *r)
 {
 	if (r->timer)
 		event_free(r->timer);
-	if (r->have_plan)
-		readexec_plan_free(&r->plan);
-	bson_destroy(&r->filter);
-	for (size_t i = 0; i < SHADOW_MAX_COLLS; i++) {
-		for (size_t j = 0; j < r->sets[i].n; j++)
-			bson_destroy(r->sets[i].docs[j]);
-		free(r->sets[i].docs);
-	}
+	pgread_free(&r->rd);
 	shadow_job_free(r->job);
 	free(r);
 }
@@ -72,129 +54,24 @@ bool shexec_plan(struct shrun *r)
 {
 	bson_error_t err;
 	bson_iter_t it;
+	const char *why = pgread_plan(&r->rd, &r->job->cmd, r->job->db, &err);
 
-	/* MongoDB's own error is compared too, but only for reads tandem could run. */
-	if (!readexec_plan(&r->job->cmd, r->job->db, &r->plan, &err))
-		return skip(r, "invalid_command");
-	r->have_plan = true;
-	if (r->plan.skip_reason != READEXEC_SKIP_NONE)
-		return skip(r, readexec_skip_str(r->plan.skip_reason));
+	/* MongoDB's own error is compared too, but only for reads tandem could
+	 * run; the pipeline's own reasons come after MongoDB's error. */
+	if (why && (!r->have_plan || r->plan.skip_reason != READEXEC_SKIP_NONE))
+		return skip(r, why);
 	if (bson_iter_init_find(&it, &r->job->reply, "ok") && !bson_iter_as_bool(&it))
 		return skip(r, "mongo_error");
-	r->colls[0] = r->plan.coll ? r->plan.coll : "";
-	r->ncolls = 1;
-	if (r->plan.kind != READEXEC_AGGREGATE) {
-		bson_concat(&r->filter, &r->plan.filter);
-		return true;
-	}
-	enum agg_status st = agg_check(&r->plan.pipeline, &r->agg, &err);
-	if (st == AGG_UNSUPPORTED)
-		return skip(r, r->agg.reason[0] ? r->agg.reason : "aggregate");
-	if (st != AGG_OK)
-		return skip(r, "invalid_pipeline");
-	if (r->agg.unordered_arrays)
-		return skip(r, "unordered_arrays");
-	bson_destroy(&r->filter);
-	if (!agg_pushdown(&r->plan.pipeline, &r->filter))
-		bson_init(&r->filter);
-	for (size_t i = 0; i < r->agg.nlookups && r->ncolls < SHADOW_MAX_COLLS; i++)
-		r->colls[r->ncolls++] = r->agg.lookups[i];
-	return true;
-}
-
-/* readexec's find reply always says cursor id 0; MongoDB's id is non-zero
- * when results remain after the first batch: say so too (any id). */
-static void cursor_reply(const struct readexec_plan *plan, const bson_t *docs, bson_t *reply)
-{
-	bson_t first, cursor, fixed;
-	bson_iter_t it, c;
-
-	readexec_reply_find(plan, docs, &first);
-	uint32_t total = bson_count_keys(docs), batch = 0;
-	if (bson_iter_init_find(&it, &first, "cursor") && bson_iter_recurse(&it, &c) &&
-	    bson_iter_find(&c, "firstBatch") && BSON_ITER_HOLDS_ARRAY(&c)) {
-		bson_iter_t b;
-		if (bson_iter_recurse(&c, &b))
-			while (bson_iter_next(&b))
-				batch++;
-	}
-	if (batch >= total || !bson_iter_init(&it, &first)) {
-		bson_destroy(reply);
-		bson_steal(reply, &first);   /* never copy a bson_t by value: it may point into itself */
-		return;
-	}
-	bson_init(&fixed);
-	while (bson_iter_next(&it)) {
-		if (strcmp(bson_iter_key(&it), "cursor") || !bson_iter_recurse(&it, &c)) {
-			bson_append_iter(&fixed, NULL, 0, &it);
-			continue;
-		}
-		BSON_APPEND_DOCUMENT_BEGIN(&fixed, "cursor", &cursor);
-		while (bson_iter_next(&c)) {
-			if (!strcmp(bson_iter_key(&c), "id"))
-				BSON_APPEND_INT64(&cursor, "id", 1);
-			else
-				bson_append_iter(&cursor, NULL, 0, &c);
-		}
-		bson_append_document_end(&fixed, &cursor);
-	}
-	bson_destroy(&first);
-	bson_destroy(reply);
-	bson_steal(reply, &fixed);
+	return why ? skip(r, why) : true;
 }
 
 /* The reply MongoDB would have sent, computed from the fetched sets. */
 static bool pg_reply(struct shrun *r, bson_t *reply)
 {
-	struct readexec_limits lim = readexec_default_limits();
-	bson_t out = BSON_INITIALIZER;
-	bson_error_t err;
-	int64_t n = 0;
-	bool ok = true;
-	struct shset *s = &r->sets[0];
+	char why[64];
 
-	lim.max_docs = shadow_conf.max_rows;
-	switch (r->plan.kind) {
-	case READEXEC_FIND:
-		ok = readexec_find(&r->plan, s->docs, s->n, &lim, &out, &err);
-		if (ok)
-			cursor_reply(&r->plan, &out, reply);
-		break;
-	case READEXEC_COUNT:
-	case READEXEC_ESTIMATED_COUNT:
-	case READEXEC_COLLSTATS_COUNT:
-		ok = readexec_count(&r->plan, s->docs, s->n, &lim, &n, &err);
-		if (ok && r->plan.kind == READEXEC_COLLSTATS_COUNT)
-			readexec_reply_collstats_count(&r->plan, n, reply);
-		else if (ok)
-			readexec_reply_count(n, reply);
-		break;
-	case READEXEC_DISTINCT:
-		ok = readexec_distinct(&r->plan, s->docs, s->n, &lim, &out, &err);
-		if (ok)
-			readexec_reply_distinct(&out, reply);
-		break;
-	case READEXEC_AGGREGATE: {
-		struct agg_input in[SHADOW_MAX_COLLS];
-		struct agg_limits al = {shadow_conf.max_rows, 0};
-		for (size_t i = 0; i < r->ncolls; i++)
-			in[i] = (struct agg_input){r->colls[i], r->sets[i].docs, r->sets[i].n};
-		uint32_t *ties = NULL;
-		enum agg_status st = agg_run(&r->plan.pipeline, in, r->ncolls, &al, &out, &ties, &err);
-		free(ties);
-		if (st == AGG_UNSUPPORTED) {   /* err.message is a stable reason code */
-			bson_destroy(&out);
-			return skip(r, err.message[0] ? err.message : "aggregate");
-		}
-		ok = st == AGG_OK;
-		if (ok)
-			cursor_reply(&r->plan, &out, reply);
-		break;
-	}
-	}
-	if (!ok)
-		readexec_reply_error(&err, reply);
-	bson_destroy(&out);
+	if (pgread_reply(&r->rd, shadow_conf.max_rows, reply, why, sizeof(why)) == PGREAD_UNSUPPORTED)
+		return skip(r, why);
 	return true;
 }
 

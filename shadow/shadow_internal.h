@@ -13,11 +13,8 @@
 #include <bson/bson.h>
 #include <event2/event.h>
 
-#include "aggregate.h"
 #include "mapping.h"
-#include "readexec.h"
-
-#define SHADOW_MAX_COLLS (1 + AGG_MAX_LOOKUPS)
+#include "pgread.h"
 
 /* A sampled read and MongoDB's answer. */
 struct shjob {
@@ -36,12 +33,6 @@ struct shjob {
 	double mongo_ms;
 	uint64_t deadline_us;     /* monotonic */
 	TAILQ_ENTRY(shjob) link;
-};
-
-/* One set of decoded documents (a collection's candidates). */
-struct shset {
-	bson_t **docs;
-	size_t n, cap;
 };
 
 /* Where a run is.  shadow.c's shrun_set_state() is the only place that
@@ -73,15 +64,17 @@ const char *shrun_state_to_str(enum shrun_state st);
 struct shrun {
 	enum shrun_state st;      /* shrun_set_state() only */
 	struct shjob *job;
-	struct readexec_plan plan;
-	bool have_plan;
+	/* The read (common/pgread): r->rd, or its members by name (r->plan,
+	 * r->colls, r->ncolls, r->sets, ...; the same memory). */
+	union {
+		struct pgread rd;
+		struct {
+			PGREAD_MEMBERS
+		};
+	};
 	bool have_wait;           /* wait_seq is set (writes_ready in shadow.c) */
 	uint64_t wait_seq;        /* submitted writes to wait for once fwd_seq replied */
-	bson_t filter;            /* pushed down for the main collection (owned) */
-	struct agg_info agg;
-	const char *colls[SHADOW_MAX_COLLS]; /* [0] main; then $lookup's */
-	size_t ncolls, next;
-	struct shset sets[SHADOW_MAX_COLLS];
+	size_t next;              /* the set being fetched */
 	struct event *timer;      /* deadline, and polling for the dual-write lag */
 	uint64_t pg_start_us;
 	double pg_ms;
@@ -122,9 +115,6 @@ void shexec_finish(struct shrun *r);
 /* calibrate: run the read on MongoDB again and compare. */
 void shexec_calibrate(struct shrun *r, void *mongo_client);
 void shexec_free(struct shrun *r);
-/* The collection's storage (mapped or default, in *scratch). */
-const struct mapping_collection *shexec_collection(const char *coll,
-						   struct mapping_collection *scratch);
 
 /* ---- shadow.c ---- */
 /* LPUSH + LTRIM tandem:mismatches:<tenant> (best effort, counted). */

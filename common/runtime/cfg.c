@@ -30,6 +30,7 @@ enum cfg_type {
 	CFG_LOGLEVEL,   /* debug|info|warn|error (log_level_parse) */
 	CFG_WRITE_MODE, /* one of cfg_words[CFG_WRITE_MODE] */
 	CFG_FSYNC,      /* one of cfg_words[CFG_FSYNC] */
+	CFG_STICKY,     /* one of cfg_words[CFG_STICKY] */
 	CFG_PCT,        /* a percentage (pct_parse): 0..100, plain decimal */
 	CFG_PCT_LIST,   /* NAME=PCT,... (pct_list_parse), at most max items; a map in the file */
 	CFG_REDIS_URL,  /* redisurl_parse, or "" for none */
@@ -40,10 +41,12 @@ enum cfg_type {
 static const char *const cfg_write_modes[] = {"mongo_only", "dual_write", "pg_primary", "pg_only", NULL};
 static const char *const cfg_fsyncs[] = {"always", "batch", "never", NULL};
 static const char *const cfg_tenant_froms[] = {"database", "field", NULL};
+static const char *const cfg_stickies[] = {"request", "connection", "session", NULL};
 static const char *const *const cfg_words[] = {
 	[CFG_WRITE_MODE] = cfg_write_modes,
 	[CFG_FSYNC] = cfg_fsyncs,
 	[CFG_TENANT_FROM] = cfg_tenant_froms,
+	[CFG_STICKY] = cfg_stickies,
 };
 
 #define CFG_RELOAD 0x1   /* applied by SIGHUP without restart */
@@ -167,6 +170,24 @@ static const struct cfg_entry cfg_table[] = {
 	 "field mode: the field whose value (string, integer or ObjectId) is the tenant"},
 	{"tenant.default", CFG_STR, F(tenant_default), 0, "", 0, 0,
 	 "tenant of requests the rule does not match (empty: none, they stay on MongoDB)"},
+	{"shift.sticky", CFG_STICKY, F(sf_sticky), 0, "request", 0, 0,
+	 "what keeps a read on one backend: request|connection|session (lsid; none: connection)"},
+	{"shift.pool_size", CFG_INT, F(sf_pool_size), 0, "4", 1, 64,
+	 "PostgreSQL connections of the served-read thread"},
+	{"shift.max_inflight", CFG_INT, F(sf_max_inflight), 0, "64", 1, 100000,
+	 "served reads waiting or running at once; more go to MongoDB (fallback busy)"},
+	{"shift.timeout_ms", CFG_INT, F(sf_timeout_ms), 0, "500", 10, 600000,
+	 "a served read not answered by PostgreSQL within this goes to MongoDB"},
+	{"shift.max_rows", CFG_INT, F(sf_max_rows), 0, "100000", 1, 100000000,
+	 "candidate rows one served read may read (else it goes to MongoDB: too_large)"},
+	{"shift.max_result_bytes", CFG_INT, F(sf_max_result_bytes), 0, "67108864", 1024, 1073741824,
+	 "bytes of one served result (else it goes to MongoDB: too_large)"},
+	{"shift.cursor_timeout_ms", CFG_INT, F(sf_cursor_timeout_ms), 0, "600000", 100, 86400000,
+	 "an idle tandem cursor is closed after this (noCursorTimeout: never)"},
+	{"shift.cursor_memory_max", CFG_INT, F(sf_cursor_memory_max), 0, "268435456", 0, 68719476736,
+	 "bytes held by every open tandem cursor together; beyond, reads go to MongoDB"},
+	{"shift.ryw_wait_ms", CFG_INT, F(sf_ryw_wait_ms), 0, "0", 0, 10000,
+	 "a read behind this instance's dual-write waits up to this for the applier (0: MongoDB)"},
 };
 
 #define CFG_N (sizeof(cfg_table) / sizeof(cfg_table[0]))
@@ -292,7 +313,8 @@ static bool cfg_check_text(const struct cfg_entry *e, const char *v, char *err, 
 		return true;
 	case CFG_WRITE_MODE:
 	case CFG_FSYNC:
-	case CFG_TENANT_FROM: {
+	case CFG_TENANT_FROM:
+	case CFG_STICKY: {
 		size_t n = 0;
 		if (cfg_is_one_of(v, cfg_words[e->type]))
 			return true;

@@ -81,6 +81,16 @@ struct cfg {
 	char *tenant_regex;         /* database mode: PCRE2 with one capture group; "" = the whole name */
 	char *tenant_field;         /* field mode: the field naming the tenant */
 	char *tenant_default;       /* tenant of unmatched requests; "" = none */
+	/* shift: reads served by PostgreSQL (shift/shift.h) */
+	char *sf_sticky;            /* request | connection | session */
+	int64_t sf_pool_size;       /* PostgreSQL connections of the served-read thread */
+	int64_t sf_max_inflight;    /* served reads waiting or running */
+	int64_t sf_timeout_ms;      /* one served read; later: MongoDB */
+	int64_t sf_max_rows;        /* candidate rows of one served read */
+	int64_t sf_max_result_bytes; /* bytes of one served result */
+	int64_t sf_cursor_timeout_ms; /* idle tandem cursor */
+	int64_t sf_cursor_memory_max; /* bytes of every tandem cursor together */
+	int64_t sf_ryw_wait_ms;     /* wait for the applier (0: go to MongoDB) */
 };
 
 /* Fill every field with its default.  Strings are malloc'd. */

@@ -310,4 +310,5 @@ void metrics_render(struct evbuffer *out)
 		evbuffer_add_printf(out, "tandem_protocol_errors_total{reason=\"%s\"} %llu\n",
 				    wire_status_to_str((enum wire_status)st),
 				    (unsigned long long)load(&proto_errors[st]));
+	metrics_shift_render(out);
 }

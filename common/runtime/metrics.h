@@ -99,7 +99,11 @@ struct evbuffer;
 	X(FLAGS_REPAIRS, "flags_full_refresh_repairs_total",                                      \
 	  "Flag changes only a full re-read found (a lost notification, or a write during it)") \
 	X(INVALID_DB_NAMES, "invalid_database_names_total",                                       \
-	  "Requests refused for an invalid database name (InvalidNamespace, code 73)")
+	  "Requests refused for an invalid database name (InvalidNamespace, code 73)") \
+	X(SHIFT_GETMORES, "shift_getmores_total", "getMore commands tandem answered from its own cursors") \
+	X(SHIFT_CURSORS_OPENED, "shift_cursors_opened_total", "Cursors tandem opened for served reads") \
+	X(SHIFT_CURSORS_TIMED_OUT, "shift_cursors_timed_out_total", "Idle tandem cursors closed by the timeout") \
+	X(SHIFT_CURSORS_KILLED, "shift_cursors_killed_total", "Tandem cursors closed by killCursors or their connection's end")
 
 /* Counters of one family told apart by one label: X(id, family, label
  * value, help).  The entries of a family are consecutive; its HELP is the
@@ -124,7 +128,10 @@ struct evbuffer;
 	X(FLAGS_REDIS_CONNECTED, "flags_redis_connected",                                          \
 	  "1 while the flag refresher holds a Redis connection")                                 \
 	X(FLAGS_TRACKING, "flags_tracking",                                                        \
-	  "1 while Redis pushes flag invalidations (CLIENT TRACKING); 0: polling or down")
+	  "1 while Redis pushes flag invalidations (CLIENT TRACKING); 0: polling or down") \
+	X(SHIFT_INFLIGHT, "shift_inflight", "Served reads handed to the served-read thread and not yet answered") \
+	X(SHIFT_CURSORS_OPEN, "shift_cursors_open", "Tandem cursors open")                          \
+	X(SHIFT_CURSOR_BYTES, "shift_cursor_bytes", "Bytes of documents held by open tandem cursors")
 
 /* Gauges whose value is the seconds since a moment (metrics_age_mark),
  * computed at scrape time; -1 before the first mark. */
@@ -181,6 +188,51 @@ void metrics_dw_lag(uint64_t usec);
 
 /* A rejected client message. */
 void metrics_protocol_error(enum wire_status st);
+
+/* Why a read of a tenant with read_pct > 0 went to MongoDB although its
+ * bucket is served (tandem_shift_fallback_total{reason}). */
+#define METRICS_SHIFT_FALLBACKS(X)                                                    \
+	X(UNTRANSLATABLE, "untranslatable")   /* readexec / aggregate cannot compute it */ \
+	X(INVALID_COMMAND, "invalid_command") /* MongoDB answers its own error */         \
+	X(COLLATION, "collation")                                                      \
+	X(TRANSACTION, "transaction")         /* txnNumber, autocommit, startTransaction */ \
+	X(READ_CONCERN, "read_concern")       /* snapshot, linearizable, afterClusterTime... */ \
+	X(TAILABLE, "tailable")               /* tailable / awaitData */                \
+	X(EXHAUST, "exhaust")                 /* exhaustAllowed / moreToCome */          \
+	X(OP_QUERY, "op_query")               /* legacy opcode reads */                  \
+	X(TOO_LARGE, "too_large")             /* shift.max_rows / max_result_bytes */    \
+	X(CURSOR_MEMORY, "cursor_memory")     /* shift.cursor_memory_max reached */      \
+	X(PG_UNAVAILABLE, "pg_unavailable")   /* PostgreSQL down (connection-level) */   \
+	X(PG_TIMEOUT, "pg_timeout")           /* shift.timeout_ms passed */              \
+	X(PG_ERROR, "pg_error")               /* PostgreSQL refused the SELECT */        \
+	X(BUSY, "busy")                       /* shift.max_inflight reached */           \
+	X(BEHIND_WRITES, "behind_writes")     /* writes not yet in PostgreSQL (RYW) */   \
+	X(QUEUED_WRITES, "queued_writes")     /* the durable queue is not empty */       \
+	X(UNAUTHORIZED, "unauthorized")       /* authz_check != ALLOW */                 \
+	X(TENANT_UNRESOLVED, "tenant_unresolved")                                      \
+	X(INTERNAL_NAMESPACE, "internal_namespace") /* admin, local, config, system.* */ \
+	X(UNAVAILABLE, "unavailable")         /* no served-read thread (no pg) */
+
+#define METRICS_SF_ENUM(id, label) METRICS_SHIFT_##id,
+enum metrics_shift_fallback { METRICS_SHIFT_FALLBACKS(METRICS_SF_ENUM) METRICS_SHIFT_FALLBACK_COUNT };
+#undef METRICS_SF_ENUM
+
+/* The label of r. */
+const char *metrics_shift_fallback_str(enum metrics_shift_fallback r);
+void metrics_shift_fallback(enum metrics_shift_fallback r);
+uint64_t metrics_shift_fallback_get(enum metrics_shift_fallback r);
+
+/* A routed read of tenant answered by PostgreSQL (pg) or MongoDB.  Series
+ * per tenant only for tenants whose read_pct > 0 (set by an operator: a
+ * client cannot create them), at most METRICS_SHIFT_TENANTS of them with
+ * names of [A-Za-z0-9_.-]; every other read is counted as tenant "_other".
+ * Reads of tenants at read_pct 0 are not routed and not counted here. */
+#define METRICS_SHIFT_TENANTS 256
+void metrics_shift_read(const char *tenant, bool pg);
+/* Total of the series (both tenants' kinds) for backend pg or MongoDB. */
+uint64_t metrics_shift_reads_get(bool pg);
+/* The two families above, in the exposition (called by metrics_render). */
+void metrics_shift_render(struct evbuffer *out);
 
 /* Append the whole exposition (text format 0.0.4) to out. */
 void metrics_render(struct evbuffer *out);

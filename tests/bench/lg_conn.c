@@ -182,12 +182,16 @@ static bool lg_conn_send_find(struct lg_conn *c)
 	bson_t body = BSON_INITIALIZER, filter = BSON_INITIALIZER;
 	bool ok;
 
+	const char *coll = o->coll ? o->coll : LG_COLL;
+
 	if (c->cursor_id == 0) {
-		BSON_APPEND_UTF8(&body, "find", LG_COLL);
+		BSON_APPEND_UTF8(&body, "find", coll);
+		if (o->filter_id >= 0)
+			BSON_APPEND_INT64(&filter, "_id", o->filter_id);
 		BSON_APPEND_DOCUMENT(&body, "filter", &filter);
 	} else {
 		BSON_APPEND_INT64(&body, "getMore", c->cursor_id);
-		BSON_APPEND_UTF8(&body, "collection", LG_COLL);
+		BSON_APPEND_UTF8(&body, "collection", coll);
 	}
 	if (o->batch > 0)
 		BSON_APPEND_INT32(&body, "batchSize", o->batch);

@@ -41,6 +41,8 @@ static void lg_usage(FILE *f)
 	        "  find    find, then getMore until the cursor is exhausted, repeat\n"
 	        "  insert  one single-document insert (kind-1 sequence) per request:\n"
 	        "          a user-like document of ~--doc-bytes with a fresh ObjectId _id\n"
+	        "  --coll NAME       find collection (default bench)\n"
+	        "  --filter-id K     find {_id: Int64(K)} instead of {}\n"
 	        "  --rate  send at most OPS_PER_S requests/s in total, on a fixed schedule\n"
 	        "          (0, the default: closed loop, as fast as replies come back)\n"
 	        "  idle    hello on every connection, then hold them --seconds\n"
@@ -79,6 +81,7 @@ static void lg_parse_args(int argc, char **argv, struct lg_opts *o)
 		{ "legacy-hello", no_argument, NULL, 'L' },
 		{ "ready-file", required_argument, NULL, 'r' }, { "help", no_argument, NULL, 'H' },
 		{ "rate", required_argument, NULL, 'R' },
+		{ "coll", required_argument, NULL, 'C' }, { "filter-id", required_argument, NULL, 'I' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool mode_ok = true;
@@ -99,6 +102,8 @@ static void lg_parse_args(int argc, char **argv, struct lg_opts *o)
 		case 'L': o->legacy_hello = true; break;
 		case 'r': o->ready_file = optarg; break;
 		case 'R': o->rate = atof(optarg); break;
+		case 'C': o->coll = optarg; break;
+		case 'I': o->filter_id = atoll(optarg); break;
 		case 'H': lg_usage(stdout); exit(0);
 		default: lg_usage(stderr); exit(2);
 		}
@@ -286,7 +291,7 @@ int main(int argc, char **argv)
 	static struct lg_thread threads[LG_MAX_THREADS];
 	static struct lg_stats total;
 	struct lg_opts o = { .host = "127.0.0.1", .conns = 1, .threads = 1, .seconds = 5,
-	                     .warmup = 1, .mode = LG_MODE_PING, .doc_bytes = 128,
+	                     .warmup = 1, .mode = LG_MODE_PING, .doc_bytes = 128, .filter_id = -1,
 	                     .connect_burst = 256 };
 	double window;
 	int k;

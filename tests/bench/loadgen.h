@@ -48,6 +48,8 @@ struct lg_opts {
 	bool legacy_hello;    /* handshake with OP_QUERY isMaster instead of OP_MSG hello */
 	const char *ready_file; /* idle: touched once every connection is ready */
 	double rate;          /* load modes: requests/s over all threads; 0: closed loop */
+	const char *coll;     /* find/insert collection (default "bench") */
+	long long filter_id;  /* find: {_id: Int64(filter_id)} when >= 0; -1: {} */
 	struct sockaddr_in addr;
 };
 

@@ -9,6 +9,7 @@
 # comparator and mismatch line), fuzz_rowselect (the filter push-down) and
 # fuzz_tenant (tenant resolution in field mode, database-name refusals).
 # fuzz_privs (connectionStatus and authentication replies, common/wire/privs.c).
+# fuzz_router (the read router's request parsing and the cursor table).
 # Exits non-zero when the fuzzer finds a crash, a leak, a timeout or
 # undefined behaviour; the input is left in BUILD/fuzz-artifacts/.
 #
@@ -25,7 +26,7 @@ if [ ! -f "$build/build.ninja" ]; then
 	CC=clang meson setup "$build" "$root" -Dfuzz=true \
 		-Db_sanitize=address,undefined -Db_lundef=false
 fi
-targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans fuzz_readexec fuzz_aggregate fuzz_compare fuzz_rowselect fuzz_tenant fuzz_privs}
+targets=${FUZZ_TARGETS:-fuzz_wire fuzz_rowcodec fuzz_qentry fuzz_dwtrans fuzz_readexec fuzz_aggregate fuzz_compare fuzz_rowselect fuzz_tenant fuzz_privs fuzz_router}
 # shellcheck disable=SC2086
 meson compile -C "$build" $targets
 
