@@ -310,3 +310,42 @@ def test_unreadable_privileges_leave_the_decision_to_mongodb(start_tandem, authu
 		what="the captured write to reach PostgreSQL")
 	root.close()
 	alice.close()
+
+
+def _labelled(t, family, label):
+	"""The value of family{...label...} in /metrics (sum over matching series)."""
+	total = 0.0
+	for line in t.metrics().splitlines():
+		if line.startswith(family + "{") and label in line:
+			total += float(line.rsplit(" ", 1)[1])
+	return total
+
+
+def test_unauthorized_reads_are_never_served_by_postgresql(start_tandem, authup, pg, redis, tandem_bin, tenant):
+	"""Issue 11: at read_pct 100 an unauthenticated client and a client
+	authorized only on another database get MongoDB's Unauthorized (13) for
+	find, count, distinct and aggregate; the tenant's own reader is served
+	by PostgreSQL."""
+	db, other, users = tenant
+	t = dw.start_mode(start_tandem, authup.uri, "dual_write", pg.dsn, redis_url=redis.url,
+		defaults={"read_pct": "100"})
+	alice = _via(t, users["alice"], "alice")
+	alice[db].things.insert_many([{"_id": i, "v": i % 3} for i in range(20)])
+	dw.wait_applied(t)
+	before = _labelled(t, "tandem_shift_reads_total", 'backend="pg"')
+	assert sorted(d["_id"] for d in alice[db].things.find({"v": 1})) == [1, 4, 7, 10, 13, 16, 19]
+	assert alice[db].things.count_documents({}) == 20
+	assert _labelled(t, "tandem_shift_reads_total", 'backend="pg"') >= before + 2, \
+		"the authorized reader was not served by PostgreSQL"
+	served = _labelled(t, "tandem_shift_reads_total", 'backend="pg"')
+	refused = _labelled(t, "tandem_shift_fallback_total", 'reason="unauthorized"')
+	for client in (_via(t), _via(t, users["bob"], "bob")):
+		coll = client[db].things
+		_refused(lambda: coll.find_one({"_id": 1}))
+		_refused(lambda: list(coll.find({})))
+		_refused(lambda: coll.count_documents({}))
+		_refused(lambda: coll.distinct("v"))
+		_refused(lambda: list(coll.aggregate([{"$group": {"_id": "$v", "n": {"$sum": 1}}}])))
+	assert _labelled(t, "tandem_shift_reads_total", 'backend="pg"') == served, \
+		"an unauthorized read was answered from PostgreSQL"
+	assert _labelled(t, "tandem_shift_fallback_total", 'reason="unauthorized"') >= refused + 10
