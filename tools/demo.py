@@ -6,9 +6,10 @@ workload through tandem with pymongo and mongosh: CRUD, a cursor over
 several batches, an aggregation, a transaction, and a failover of the
 upstream primary while the application keeps writing.  Every write is
 dual-written to PostgreSQL and compared; then reads are shadowed on
-PostgreSQL (and a row changed behind tandem's back is caught), and one
-tenant moves to pg_primary.  Prints what it sees and tandem's own status;
-stops everything it started.
+PostgreSQL (and a row changed behind tandem's back is caught), one
+tenant's reads shift to PostgreSQL (25 %, then 100 %), and that tenant moves
+to pg_primary.  Prints what it sees and tandem's own status; stops
+everything it started.
 
 Run by tools/demo.sh (which installs and builds first).
 """
@@ -149,6 +150,39 @@ def shadow(t, pg, redis, client):
     print("  " + (out.stdout.strip() or out.stderr.strip()))
 
 
+def shift_reads(t, redis, client, upstream):
+    """tandemctl shift: a share of tenant_globex's reads is answered by PostgreSQL."""
+    def served():
+        out = {"pg": 0, "mongo": 0}
+        for line in t.metrics().splitlines():
+            if line.startswith('tandem_shift_reads_total{tenant="tenant_globex"'):
+                out["pg" if 'backend="pg"' in line else "mongo"] += int(float(line.rsplit(" ", 1)[1]))
+        return out
+
+    db = client["tenant_globex"]
+    direct = pymongo.MongoClient(upstream.uri)["tenant_globex"]
+    for pct in (25, 100):
+        out = subprocess.run([TANDEMCTL, "shift", "tenant_globex", str(pct), "--redis", redis.url],
+                             capture_output=True, text=True, timeout=30)
+        print("  $ tandemctl shift tenant_globex %d" % pct)
+        for line in (out.stdout or out.stderr).strip().splitlines()[:2]:
+            print("    " + line)
+        time.sleep(0.2)  # a flag change reaches every tandem within 100 ms
+        before = served()
+        for i in range(400):
+            db.users.find_one({"email": "globex-%d@example.com" % (i % 40)})
+        after = served()
+        pg, mongo = after["pg"] - before["pg"], after["mongo"] - before["mongo"]
+        print("  400 reads: %d answered by PostgreSQL, %d by MongoDB (%.1f %%)" % (pg, mongo, 100.0 * pg / max(pg + mongo, 1)))
+    cursor = list(db.orders.find({}).sort("_id", 1).batch_size(7))
+    same = cursor == list(direct.orders.find({}).sort("_id", 1))
+    print("  a cursor over %d orders in batches of 7 (getMores answered by tandem): same as MongoDB's: %s" % (
+        len(cursor), same))
+    if not same:
+        raise SystemExit("demo: a read served by PostgreSQL differs from MongoDB's")
+    subprocess.run([TANDEMCTL, "shift", "tenant_globex", "0", "--redis", redis.url], capture_output=True, timeout=30)
+
+
 def pg_primary(t, redis, client, upstream):
     """tenant_globex moves to pg_primary: PostgreSQL answers its writes."""
     redis_hset(redis, "tenant_globex", "write_mode", "pg_primary")
@@ -209,6 +243,8 @@ def main():
                                      serverSelectionTimeoutMS=10000)
         step("shadow reads: tenant_acme's reads also run on PostgreSQL and are compared")
         shadow(t, pg, redis, client)
+        step("shifting reads: tenant_globex's reads move to PostgreSQL (25 %, then 100 %)")
+        shift_reads(t, redis, client, upstream)
         step("pg_primary: PostgreSQL answers tenant_globex's writes, MongoDB follows")
         pg_primary(t, redis, client, upstream)
         client.close()
