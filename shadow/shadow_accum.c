@@ -19,6 +19,7 @@
  * Anything else compares exactly.
  */
 #include "shaccum.h"
+#include "shadow_internal.h"
 
 #include <float.h>
 #include <math.h>
@@ -96,15 +97,6 @@ static bool close_doubles(double a, double b)
 	return fabs(a - b) <= SHACCUM_ULPS * DBL_EPSILON * fmax(fabs(a), fabs(b));
 }
 
-static bool batch_of(const bson_t *reply, bson_iter_t *batch)
-{
-	bson_iter_t it, c;
-
-	return bson_iter_init_find(&it, reply, "cursor") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-	       bson_iter_recurse(&it, &c) && bson_iter_find(&c, "firstBatch") &&
-	       BSON_ITER_HOLDS_ARRAY(&c) && bson_iter_recurse(&c, batch);
-}
-
 /* MongoDB's document of the group whose _id is id, as an iterator. */
 static bool find_group(const bson_t *mongo, const bson_value_t *id, bson_t *doc)
 {
@@ -112,7 +104,7 @@ static bool find_group(const bson_t *mongo, const bson_value_t *id, bson_t *doc)
 	uint32_t len;
 	const uint8_t *data;
 
-	if (!batch_of(mongo, &b))
+	if (!shbatch_first(mongo, &b))
 		return false;
 	while (bson_iter_next(&b)) {
 		if (!BSON_ITER_HOLDS_DOCUMENT(&b) || !bson_iter_recurse(&b, &d) || !bson_iter_find(&d, "_id") ||
@@ -149,41 +141,25 @@ static void fix_doc(const struct accum_fields *f, const bson_t *mongo, bson_iter
 	}
 }
 
-/* pg with its firstBatch rebuilt through fix_doc. */
-static void fix_reply(const struct accum_fields *f, const bson_t *mongo, const bson_t *pg, bson_t *out,
-		      uint64_t *n)
-{
-	bson_iter_t it, c, b;
-	bson_t cursor, batch, doc;
+struct fix {
+	const struct accum_fields *f;
+	const bson_t *mongo;
+	uint64_t n;
+};
 
-	bson_init(out);
-	if (!bson_iter_init(&it, pg))
-		return;
-	while (bson_iter_next(&it)) {
-		if (strcmp(bson_iter_key(&it), "cursor") || !bson_iter_recurse(&it, &c)) {
-			bson_append_iter(out, NULL, 0, &it);
-			continue;
-		}
-		BSON_APPEND_DOCUMENT_BEGIN(out, "cursor", &cursor);
-		while (bson_iter_next(&c)) {
-			if (strcmp(bson_iter_key(&c), "firstBatch") || !bson_iter_recurse(&c, &b)) {
-				bson_append_iter(&cursor, NULL, 0, &c);
-				continue;
-			}
-			BSON_APPEND_ARRAY_BEGIN(&cursor, "firstBatch", &batch);
-			while (bson_iter_next(&b)) {
-				if (!BSON_ITER_HOLDS_DOCUMENT(&b)) {
-					bson_append_iter(&batch, NULL, 0, &b);
-					continue;
-				}
-				bson_append_document_begin(&batch, bson_iter_key(&b), -1, &doc);
-				fix_doc(f, mongo, &b, &doc, n);
-				bson_append_document_end(&batch, &doc);
-			}
-			bson_append_array_end(&cursor, &batch);
-		}
-		bson_append_document_end(out, &cursor);
+static bool fix_elem(bson_iter_t *elem, bson_t *batch, const char *key, void *arg)
+{
+	struct fix *x = arg;
+	bson_t doc;
+
+	if (!BSON_ITER_HOLDS_DOCUMENT(elem)) {
+		bson_append_iter(batch, key, -1, elem);
+		return true;
 	}
+	bson_append_document_begin(batch, key, -1, &doc);
+	fix_doc(x->f, x->mongo, elem, &doc, &x->n);
+	bson_append_document_end(batch, &doc);
+	return true;
 }
 
 uint64_t shaccum_tolerate(const bson_t *pipeline, const bson_t *mongo, bson_t *pg)
@@ -194,13 +170,14 @@ uint64_t shaccum_tolerate(const bson_t *pipeline, const bson_t *mongo, bson_t *p
 	uint32_t docs = 0;
 	bson_t fixed;
 
-	if (!tolerated_fields(pipeline, &f) || !batch_of(pg, &b))
+	if (!tolerated_fields(pipeline, &f) || !shbatch_first(pg, &b))
 		return 0;
 	while (bson_iter_next(&b))
 		if (++docs > SHACCUM_MAX_DOCS)
 			return 0;   /* the pairing is quadratic: exact beyond this */
-	fix_reply(&f, mongo, pg, &fixed, &n);
-	if (n == 0) {
+	struct fix x = {&f, mongo, 0};
+	(void)shbatch_map(pg, fix_elem, &x, &fixed);
+	if ((n = x.n) == 0) {
 		bson_destroy(&fixed);
 		return 0;
 	}

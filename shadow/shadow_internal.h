@@ -120,6 +120,15 @@ void shexec_free(struct shrun *r);
 /* LPUSH + LTRIM tandem:mismatches:<tenant> (best effort, counted). */
 void shadow_redis_push(const char *tenant, const char *line, size_t len);
 
+/* shadow_batch.c: the firstBatch array of a find/aggregate reply. */
+bool shbatch_first(const bson_t *reply, bson_iter_t *batch);
+/* One element of a first batch: append what stands for it to batch under
+ * key (true), or nothing (false: the next element gets the same key). */
+typedef bool (*shbatch_fn)(bson_iter_t *elem, bson_t *batch, const char *key, void *arg);
+/* out (initialised here) = reply with its firstBatch passed through fn;
+ * returns the elements appended. */
+uint32_t shbatch_map(const bson_t *reply, shbatch_fn fn, void *arg, bson_t *out);
+
 /* shadow_race.c: whether r's answer may be compared with PostgreSQL's pg
  * (which is the same moment as MongoDB's for what is compared); documents
  * written after the read may be taken out of both replies first.  False:

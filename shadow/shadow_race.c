@@ -49,16 +49,6 @@ static bool later(const struct shrun *r, const char *coll)
 	return w->coll_seq && w->coll_seq(r->job->db, coll) > r->job->read_seq;
 }
 
-/* The firstBatch array of a find/aggregate reply. */
-static bool first_batch(const bson_t *reply, bson_iter_t *batch)
-{
-	bson_iter_t it, c;
-
-	return bson_iter_init_find(&it, reply, "cursor") && BSON_ITER_HOLDS_DOCUMENT(&it) &&
-	       bson_iter_recurse(&it, &c) && bson_iter_find(&c, "firstBatch") &&
-	       BSON_ITER_HOLDS_ARRAY(&c) && bson_iter_recurse(&c, batch);
-}
-
 static int64_t cursor_id(const bson_t *reply)
 {
 	bson_iter_t it;
@@ -83,7 +73,7 @@ static bool collect(const struct shrun *r, const bson_t *reply, struct race_ids 
 	const struct shadow_writes *w = &shadow_conf.writes;
 	bson_iter_t b, d;
 
-	if (!first_batch(reply, &b))
+	if (!shbatch_first(reply, &b))
 		return false;
 	while (bson_iter_next(&b)) {
 		if (!BSON_ITER_HOLDS_DOCUMENT(&b) || !bson_iter_recurse(&b, &d) || !bson_iter_find(&d, "_id"))
@@ -100,42 +90,22 @@ static bool collect(const struct shrun *r, const bson_t *reply, struct race_ids 
 	return true;
 }
 
+static bool keep_unless_raced(bson_iter_t *elem, bson_t *batch, const char *key, void *arg)
+{
+	const struct race_ids *ids = arg;
+	bson_iter_t d;
+
+	if (bson_iter_recurse(elem, &d) && bson_iter_find(&d, "_id") && has_id(ids, bson_iter_value(&d)))
+		return false;
+	bson_append_iter(batch, key, -1, elem);
+	return true;
+}
+
 /* reply without the documents of ids in its first batch; *kept counts the
  * documents left. */
 static void strip(const bson_t *reply, const struct race_ids *ids, bson_t *out, uint32_t *kept)
 {
-	bson_iter_t it, c, b, d;
-	bson_t cursor, batch;
-
-	bson_init(out);
-	*kept = 0;
-	if (!bson_iter_init(&it, reply))
-		return;
-	while (bson_iter_next(&it)) {
-		if (strcmp(bson_iter_key(&it), "cursor") || !bson_iter_recurse(&it, &c)) {
-			bson_append_iter(out, NULL, 0, &it);
-			continue;
-		}
-		BSON_APPEND_DOCUMENT_BEGIN(out, "cursor", &cursor);
-		while (bson_iter_next(&c)) {
-			if (strcmp(bson_iter_key(&c), "firstBatch") || !bson_iter_recurse(&c, &b)) {
-				bson_append_iter(&cursor, NULL, 0, &c);
-				continue;
-			}
-			BSON_APPEND_ARRAY_BEGIN(&cursor, "firstBatch", &batch);
-			while (bson_iter_next(&b)) {
-				if (bson_iter_recurse(&b, &d) && bson_iter_find(&d, "_id") &&
-				    has_id(ids, bson_iter_value(&d)))
-					continue;
-				char key[16];
-				const char *k;
-				bson_uint32_to_string((*kept)++, &k, key, sizeof(key));
-				bson_append_iter(&batch, k, -1, &b);
-			}
-			bson_append_array_end(&cursor, &batch);
-		}
-		bson_append_document_end(out, &cursor);
-	}
+	*kept = shbatch_map(reply, keep_unless_raced, (void *)ids, out);
 }
 
 static void ids_free(struct race_ids *ids)
