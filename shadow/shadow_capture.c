@@ -47,8 +47,8 @@ struct shjob *shadow_capture_request(uint64_t conn, const struct msg_info *info,
 	    !is_read(info->command))
 		return NULL;
 	/* An unresolved read is not compared: PostgreSQL may hold only some
-	 * of the tenants of its database. */
-	if (tenant_of_request(info, msg, len, tenant, sizeof(tenant)) == TENANT_UNRESOLVED)
+	 * of the tenants of its database.  The router counted it already. */
+	if (tenant_peek_request(info, msg, len, tenant, sizeof(tenant)) == TENANT_UNRESOLVED)
 		return NULL;
 	flags_get(tenant, &fv);
 	if (fv.shadow_pct <= 0 || !shadow_sample(fv.shadow_pct))

@@ -240,26 +240,41 @@ static enum tenant_status of_opmsg(const uint8_t *msg, size_t len, char *out, si
 	return tenant_of_parts(&body, seq, v.nseq, out, outlen, why);
 }
 
+/* tenant_of_request without counting: *why says why when UNRESOLVED. */
+static enum tenant_status of_request(const struct msg_info *info, const uint8_t *msg, size_t len,
+				     char *out, size_t outlen, enum tenant_reason *why)
+{
+	enum tenant_status st;
+	bson_t cmd;
+
+	if (!T.field_mode)
+		return tenant_of_db(info->db, out, outlen, why);
+	if (info->opcode != WIRE_OP_MSG) {
+		st = unresolved(out, outlen, TENANT_R_NONE, why);
+	} else if (!info->compressed) {
+		st = of_opmsg(msg, len, out, outlen, why);
+	} else if (msgdoc_command(info, msg, len, &cmd)) {
+		st = tenant_of_parts(&cmd, NULL, 0, out, outlen, why);
+		bson_destroy(&cmd);
+	} else {
+		st = unresolved(out, outlen, TENANT_R_NONE, why);
+	}
+	return st;
+}
+
 enum tenant_status tenant_of_request(const struct msg_info *info, const uint8_t *msg, size_t len,
 				     char *out, size_t outlen)
 {
 	enum tenant_reason why = TENANT_R_NONE;
-	enum tenant_status st;
-	bson_t cmd;
+	enum tenant_status st = of_request(info, msg, len, out, outlen, &why);
 
-	if (!T.field_mode) {
-		st = tenant_of_db(info->db, out, outlen, &why);
-		return counted(st, &why);
-	}
-	if (info->opcode != WIRE_OP_MSG) {
-		st = unresolved(out, outlen, TENANT_R_NONE, &why);
-	} else if (!info->compressed) {
-		st = of_opmsg(msg, len, out, outlen, &why);
-	} else if (msgdoc_command(info, msg, len, &cmd)) {
-		st = tenant_of_parts(&cmd, NULL, 0, out, outlen, &why);
-		bson_destroy(&cmd);
-	} else {
-		st = unresolved(out, outlen, TENANT_R_NONE, &why);
-	}
 	return counted(st, &why);
+}
+
+enum tenant_status tenant_peek_request(const struct msg_info *info, const uint8_t *msg, size_t len,
+				       char *out, size_t outlen)
+{
+	enum tenant_reason why = TENANT_R_NONE;
+
+	return of_request(info, msg, len, out, outlen, &why);
 }

@@ -89,6 +89,11 @@ enum tenant_status tenant_resolve(const char *db, const bson_t *cmd, char *out, 
 enum tenant_status tenant_of_request(const struct msg_info *info, const uint8_t *msg, size_t len,
 				     char *out, size_t outlen);
 
+/* The same, not counted: for a read the router (shift/route.c) has already
+ * resolved and counted (the shadow sampler). */
+enum tenant_status tenant_peek_request(const struct msg_info *info, const uint8_t *msg, size_t len,
+				       char *out, size_t outlen);
+
 /* The rules without counting: the database part alone (field mode:
  * UNRESOLVED, none), for code that re-derives a tenant already counted. */
 enum tenant_status tenant_of_db(const char *db, char *out, size_t outlen, enum tenant_reason *why);
