@@ -199,7 +199,7 @@ static void start_dualwrite(void)
 	 * for the dual-write watermark.  Passed in: neither folder depends on
 	 * the proxy core. */
 	static const struct shadow_writes writes = {dualwrite_submitted, dualwrite_settled,
-						    dwtouch_doc_seq, dwtouch_coll_seq,
+						    dwtouch_doc_seq, dwtouch_coll_seq, dwtouch_now,
 						    dwforward_count, dwforward_replied};
 	pgserve_set_reply(worker_post_reply);
 	if (!dualwrite_start(&live, px_mapping, &pgserve_ops, err, sizeof(err)))

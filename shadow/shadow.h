@@ -43,10 +43,13 @@ struct shjob;
 struct shadow_writes {
 	uint64_t (*submitted)(void);
 	bool (*settled)(uint64_t seq);
-	/* The latest write number that reached PostgreSQL for document id of
-	 * db.coll, or for any document of it (dwtouch.h); NULL: never. */
+	/* The latest number (writes and resyncs share one clock, dwtouch.h)
+	 * that reached PostgreSQL for document id of db.coll, or for any
+	 * document of it; NULL: never.  touch_now: the clock now, which a read
+	 * records when it is captured. */
 	uint64_t (*doc_seq)(const char *db, const char *coll, const bson_value_t *id);
 	uint64_t (*coll_seq)(const char *db, const char *coll);
+	uint64_t (*touch_now)(void);
 	/* Captured writes forwarded to MongoDB so far, and whether every one
 	 * numbered <= n has its reply (dwforward.h); NULL: none in flight. */
 	uint64_t (*forwarded)(void);

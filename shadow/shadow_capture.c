@@ -78,7 +78,7 @@ struct shjob *shadow_capture_request(uint64_t conn, const struct msg_info *info,
 	bson_init(&job->reply);
 	job->conn = conn;
 	job->request_id = info->header.request_id;
-	job->read_seq = shadow_writes_submitted();
+	job->read_seq = shadow_conf.writes.touch_now ? shadow_conf.writes.touch_now() : 0;
 	snprintf(job->db, sizeof(job->db), "%s", info->db);
 	snprintf(job->op, sizeof(job->op), "%s", info->command);
 	return job;

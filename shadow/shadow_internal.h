@@ -26,8 +26,9 @@ struct shjob {
 	char op[64];              /* the command name */
 	uint64_t conn;
 	int32_t request_id;       /* the client's requestID */
-	uint64_t read_seq;        /* dual-write jobs submitted before the request:
-	                           * every one is in MongoDB's answer (shadow_race.c) */
+	uint64_t read_seq;        /* the touch clock (dwtouch.h) at the request: every
+	                           * write and resync numbered <= it is in MongoDB's
+	                           * answer (shadow_race.c) */
 	uint64_t fwd_seq;         /* captured writes forwarded before the reply: any
 	                           * of them may be in it (shadow.c waits for them) */
 	double mongo_ms;

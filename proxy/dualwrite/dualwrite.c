@@ -29,6 +29,7 @@
 #include "clock.h"
 #include "dwapply.h"
 #include "dwforward.h"
+#include "dwtouch.h"
 #include "dwqueue.h"
 #include "dwtrans.h"
 #include "dwunit.h"
@@ -118,6 +119,7 @@ void dualwrite_submit(struct dwjob *job)
 	job->ack_us = clock_wall_ns() / 1000u;
 	job->ack_seq = job->ack_us / 1000u;
 	job->seq = atomic_fetch_add(&dw.submitted, 1) + 1;
+	job->tseq = dwtouch_tick();
 	/* Numbered first, then ended: whoever sees it ended sees its seq. */
 	dwforward_end(job->fseq);
 	job->fseq = 0;
@@ -178,6 +180,7 @@ static void push_entry(const bson_t *op, const char *tenant, const struct dwjob 
 	e->ack_us = job->ack_us;
 	e->t_us = clock_mono_us();
 	e->job_seq = job->seq;
+	e->tseq = job->tseq;
 	metrics_gauge_add(METRIC_DW_PENDING, 1);
 	dwapply_push(dw.ap, e);
 }

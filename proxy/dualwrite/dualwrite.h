@@ -46,6 +46,7 @@ struct dwjob {
 	char tenant[FLAGS_TENANT_NAME_MAX + 1]; /* whose flags decide (tenant.h); "" = tandem:defaults */
 	uint64_t ack_seq;         /* order in which replies reached tandem */
 	uint64_t seq;             /* submission number (dualwrite_settled) */
+	uint64_t tseq;            /* its number on the touch clock (dwtouch.h) */
 	uint64_t fseq;            /* forward number until its reply came (dwforward.h) */
 	uint64_t sent_us;         /* wall clock (µs) when forwarded to MongoDB (dwcapture_request) */
 	uint64_t ack_us;          /* wall clock (µs) when the reply reached tandem, before the

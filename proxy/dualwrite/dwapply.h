@@ -45,6 +45,7 @@ struct dwentry {
 	uint64_t ts_ms;           /* wall clock when MongoDB's reply reached tandem */
 	uint64_t t_us;            /* monotonic time of that reply (lag), 0 = unknown */
 	uint64_t job_seq;         /* the dual-write job it came from (0: none) */
+	uint64_t tseq;            /* that job's number on the touch clock (dwtouch.h; 0: none) */
 	uint64_t sent_us, ack_us; /* wall µs: forwarded to MongoDB, reply back (0: unknown) */
 	void *owner;              /* the caller's */
 	struct pgserve *serve;    /* k:"s": PostgreSQL answers this write (dwserve_ops) */

@@ -534,7 +534,7 @@ static bool op_drop(struct dwunit *u, const struct mapping_collection *mc)
 	if (!ok)
 		dwunit_fail(u, "out of memory");
 	else
-		dwtouch_coll_all(u->cur->tenant, mc->name, u->cur->job_seq);
+		dwtouch_coll_all(u->cur->tenant, mc->name, u->cur->tseq);
 	return ok;
 }
 

@@ -70,12 +70,16 @@ static void horizons_expire(struct dwapply *a, uint64_t now)
 	a->nhorizons = j;
 }
 
-/* Whether e was at MongoDB together with a write already applied to id
- * (forwarded before that one's reply came back): then MongoDB may have
- * applied the two in either order, and only a re-read knows which. */
+/* Whether e was at MongoDB together with another write already applied to
+ * id (forwarded before that one's reply came back): then MongoDB may have
+ * applied the two in either order, and only a re-read knows which.  The
+ * operations of one command (a bulk, a transaction) are in order already. */
 static bool overlaps(const struct dwentry *e, const char *coll, const bson_value_t *id)
 {
-	if (!e->sent_us || dwtouch_doc_acked(e->tenant, coll, id) < e->sent_us)
+	uint64_t by;
+	uint64_t acked = dwtouch_doc_acked(e->tenant, coll, id, &by);
+
+	if (!e->sent_us || acked < e->sent_us || (e->tseq ? by == e->tseq : acked == e->ack_us))
 		return false;
 	metrics_inc(METRIC_DW_OVERLAPS);
 	return true;
@@ -274,7 +278,7 @@ bool dwresync(struct dwunit *u, const struct mapping_collection *mc, const char 
 	uint64_t end = clock_wall_ms();
 	/* What was read is MongoDB's state now, later writes included: a shadow
 	 * read that ran before now may not hold it (dwtouch.h). */
-	uint64_t now_seq = dualwrite_submitted() + 1;
+	uint64_t now_seq = dwtouch_tick();
 	for (bool more = ok && bson_iter_init(&it, ids); more && bson_iter_next(&it);) {
 		nids++;
 		dwtouch_doc(tenant, mc->name, bson_iter_value(&it), now_seq, u->cur->ack_us);

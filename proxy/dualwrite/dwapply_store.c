@@ -227,7 +227,7 @@ bool dwstore_put(struct dwunit *u, const struct mapping_collection *mc, const ch
 		dwunit_fail(u, "out of memory");
 	sqllist_free(&l);
 	if (ok && bson_iter_init_find(&it, doc, "_id")) {
-		dwtouch_doc(tenant, mc->name, bson_iter_value(&it), u->cur->job_seq, u->cur->ack_us);
+		dwtouch_doc(tenant, mc->name, bson_iter_value(&it), u->cur->tseq, u->cur->ack_us);
 		trace_row(u, "put", tenant, mc->name, bson_iter_value(&it));
 		if (u->overlay)
 			dwoverlay_set(u, tenant, mc->name, bson_iter_value(&it), doc);
@@ -250,7 +250,7 @@ bool dwstore_delete(struct dwunit *u, const struct mapping_collection *mc, const
 		dwunit_fail(u, "out of memory");
 	sqllist_free(&l);
 	if (ok) {
-		dwtouch_doc(tenant, mc->name, id, u->cur->job_seq, u->cur->ack_us);
+		dwtouch_doc(tenant, mc->name, id, u->cur->tseq, u->cur->ack_us);
 		trace_row(u, "delete", tenant, mc->name, id);
 		if (u->overlay)
 			dwoverlay_set(u, tenant, mc->name, id, NULL);

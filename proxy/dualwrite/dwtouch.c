@@ -18,7 +18,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-#include "dualwrite.h"
 #include "hash.h"
 
 #define DOC_SLOTS (1u << 16)
@@ -26,6 +25,8 @@
 
 static _Atomic uint64_t docs[DOC_SLOTS];
 static _Atomic uint64_t acks[DOC_SLOTS];
+static _Atomic uint64_t ack_by[DOC_SLOTS];   /* the number (seq) of the write that set acks[] */
+static _Atomic uint64_t touch_clock;   /* dwtouch_tick / dwtouch_now */
 static struct {
 	_Atomic uint64_t any, all;
 } colls[COLL_SLOTS];
@@ -78,9 +79,19 @@ static void raise_to(_Atomic uint64_t *slot, uint64_t seq)
 		;
 }
 
+uint64_t dwtouch_tick(void)
+{
+	return atomic_fetch_add(&touch_clock, 1) + 1;
+}
+
+uint64_t dwtouch_now(void)
+{
+	return atomic_load(&touch_clock);
+}
+
 static uint64_t known_seq(uint64_t seq)
 {
-	return seq ? seq : dualwrite_submitted();
+	return seq ? seq : dwtouch_now();
 }
 
 void dwtouch_doc(const char *tenant, const char *coll, const bson_value_t *id, uint64_t seq,
@@ -90,13 +101,20 @@ void dwtouch_doc(const char *tenant, const char *coll, const bson_value_t *id, u
 
 	seq = known_seq(seq);
 	raise_to(&docs[s], seq);
-	raise_to(&acks[s], ack_us);
+	if (ack_us && ack_us >= atomic_load(&acks[s])) {   /* the applier is the only writer */
+		atomic_store(&acks[s], ack_us);
+		atomic_store(&ack_by[s], seq);
+	}
 	raise_to(&colls[coll_slot(tenant, coll)].any, seq);
 }
 
-uint64_t dwtouch_doc_acked(const char *tenant, const char *coll, const bson_value_t *id)
+uint64_t dwtouch_doc_acked(const char *tenant, const char *coll, const bson_value_t *id, uint64_t *by)
 {
-	return atomic_load(&acks[doc_slot(tenant, coll, id)]);
+	size_t s = doc_slot(tenant, coll, id);
+
+	if (by)
+		*by = atomic_load(&ack_by[s]);
+	return atomic_load(&acks[s]);
 }
 
 void dwtouch_coll_all(const char *tenant, const char *coll, uint64_t seq)

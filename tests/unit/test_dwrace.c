@@ -89,14 +89,28 @@ Test(dwtouch, an_unknown_write_number_is_taken_as_now)
 Test(dwtouch, the_latest_reply_time_of_a_document_only_grows)
 {
 	bson_value_t id = int_id(5), other = int_id(6);
+	uint64_t by = 0;
 
-	cr_assert_eq(dwtouch_doc_acked("t5", "c", &id), 0);
+	cr_assert_eq(dwtouch_doc_acked("t5", "c", &id, NULL), 0);
 	dwtouch_doc("t5", "c", &id, 1, 2000);
 	dwtouch_doc("t5", "c", &id, 2, 1500);   /* an older reply never lowers it */
-	cr_assert_eq(dwtouch_doc_acked("t5", "c", &id), 2000);
+	cr_assert_eq(dwtouch_doc_acked("t5", "c", &id, &by), 2000);
+	cr_assert_eq(by, 1, "the write that set it");
 	/* A write forwarded at 1999 was at MongoDB with the one acknowledged at
 	 * 2000 (overlap); one forwarded at 2001 came after it. */
-	cr_assert_geq(dwtouch_doc_acked("t5", "c", &id), 1999);
-	cr_assert_lt(dwtouch_doc_acked("t5", "c", &id), 2001);
-	cr_assert_leq(dwtouch_doc_acked("t5", "c", &other), 2000);
+	cr_assert_geq(dwtouch_doc_acked("t5", "c", &id, NULL), 1999);
+	cr_assert_lt(dwtouch_doc_acked("t5", "c", &id, NULL), 2001);
+	cr_assert_leq(dwtouch_doc_acked("t5", "c", &other, NULL), 2000);
+	dwtouch_doc("t5", "c", &id, 3, 2500);
+	cr_assert_eq(dwtouch_doc_acked("t5", "c", &id, &by), 2500);
+	cr_assert_eq(by, 3);
+}
+
+Test(dwtouch, writes_and_resyncs_share_one_clock)
+{
+	uint64_t a = dwtouch_now(), b = dwtouch_tick();
+
+	cr_assert_eq(b, a + 1);
+	cr_assert_eq(dwtouch_now(), b, "a read captured now is numbered with the tick");
+	cr_assert_gt(dwtouch_tick(), b);
 }
