@@ -160,6 +160,8 @@ void pgpool_stats(const struct pgpool *p, struct pgpool_stats *out)
 	out->failed = p->failed;
 	out->reconnects = p->reconnects;
 	out->requeued = p->requeued;
+	out->prepared = p->prepared;
+	out->prepared_runs = p->prepared_runs;
 }
 
 const char *pgpool_last_error(const struct pgpool *p)
@@ -167,8 +169,9 @@ const char *pgpool_last_error(const struct pgpool *p)
 	return p->last_error;
 }
 
-/* Fail a connection's batches at close: those in flight are in doubt
- * (their COMMIT may still run), the collateral ones never ran. */
+/* Fail a connection's batches at close: write batches in flight are in
+ * doubt (their COMMIT may still run), read batches and the collateral ones
+ * never wrote. */
 static void conn_fail_all(struct pgconn *c, const char *msg)
 {
 	struct pgbatch *b;
@@ -177,7 +180,7 @@ static void conn_fail_all(struct pgconn *c, const char *msg)
 	while ((b = TAILQ_FIRST(&c->inflight))) {
 		TAILQ_REMOVE(&c->inflight, b, link);
 		pgpool_result_set(&r, "08006", -1, msg);
-		r.in_doubt = true;
+		r.in_doubt = !b->read_only;
 		pgpool_batch_finish(c->pool, b, &r);
 	}
 	while ((b = TAILQ_FIRST(&c->retry))) {

@@ -24,6 +24,10 @@
  * is no order, so a caller that needs two batches ordered submits the
  * second from the first one's callback.
  *
+ * A read batch (pgbatch_read_only) is sent as stmts; <sync> with named
+ * prepared statements cached per connection: no BEGIN/COMMIT, no ROLLBACK
+ * after an error, never in doubt.
+ *
  * Batches wait in a bounded FIFO when every connection is busy; submit
  * returns false when it is full (the caller spools).  While the pool is
  * down (no connection up and a connect attempt failed) queued and new
@@ -48,7 +52,7 @@ enum pgpool_class {
 
 /* What a batch's callback is told.  stmt_index: -1 when BEGIN or the
  * connection failed before any statement ran, 0..n-1 for a statement,
- * n for the COMMIT. */
+ * n for the COMMIT (write batches). */
 struct pgpool_result {
 	enum pgpool_class cls;
 	char sqlstate[6];          /* "" when ok; "08006" when the connection was lost */
@@ -90,6 +94,8 @@ struct pgpool_stats {
 	uint64_t failed;      /* batches failed (any class) */
 	uint64_t reconnects;  /* connections re-established after a loss */
 	uint64_t requeued;    /* batches refused (25P02) behind a failed one and run again */
+	uint64_t prepared;    /* read statements sent with a Prepare (cache misses) */
+	uint64_t prepared_runs; /* read statements run by an already prepared name (hits) */
 };
 
 /* ---- batches ---- */
@@ -100,6 +106,16 @@ struct pgbatch *pgbatch_new(void) __attribute__((warn_unused_result));
  * copied.  False on allocation failure (the batch is unchanged). */
 bool pgbatch_add(struct pgbatch *b, const char *sql, int nparams, const char *const *params)
 	__attribute__((warn_unused_result));
+
+/* Make b a read batch: its statements (SELECTs) run without BEGIN/COMMIT,
+ * as one implicit transaction up to the sync, each as a named prepared
+ * statement of the connection (prepared by the first batch that needs it,
+ * at most 256 per connection, forgotten when the connection is lost; the
+ * rest run unnamed).  Results are told as for any batch (stmt_index 0..n-1
+ * of the failing statement, a Prepare's error included); a failure never
+ * needs a ROLLBACK, and a read batch that loses its connection fails
+ * transient 08006, never in doubt.  Not for statements that write. */
+void pgbatch_read_only(struct pgbatch *b);
 
 unsigned pgbatch_count(const struct pgbatch *b);
 /* Hand the rows of statement idx (a SELECT) to the callback (res->rows). */

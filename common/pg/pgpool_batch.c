@@ -24,6 +24,11 @@ struct pgbatch *pgbatch_new(void)
 	return b;
 }
 
+void pgbatch_read_only(struct pgbatch *b)
+{
+	b->read_only = true;
+}
+
 void pgbatch_keep_rows(struct pgbatch *b, unsigned idx)
 {
 	b->keep_idx = (int)idx;

@@ -12,8 +12,10 @@
  *    +---- backoff timer <---- lost / timeout ---- BUSY -- last sync --+
  *
  * In BUSY a connection has up to opts.pipeline_depth batches in flight
- * (c->inflight, oldest first), each sent as BEGIN; stmts; COMMIT; <sync>.
- * After an error it sends ROLLBACK + sync (c->recovering: no new batch).
+ * (c->inflight, oldest first), each sent as BEGIN; stmts; COMMIT; <sync>
+ * (a write batch) or stmts; <sync> with prepared statements (a read batch,
+ * pgpool_prep.c).  After a write batch's error it sends ROLLBACK + sync
+ * (c->recovering: no new batch).
  *
  * Invariants: c->timer is the connect timeout (CONNECTING), the retry
  * (DOWN) or the batch timeout (BUSY), never armed while IDLE; the write
@@ -58,6 +60,7 @@ void pgpool_conn_close(struct pgconn *c)
 		PQfinish(c->pg);
 	c->pg = NULL;
 	c->syncs_pending = 0;
+	pgpool_prep_clear(c);   /* prepared statements die with the session */
 }
 
 /* c->timer: connect timeout (CONNECTING), retry (DOWN), batch timeout
@@ -201,8 +204,41 @@ bool pgpool_conn_flush(struct pgconn *c)
 	return true;
 }
 
-static bool conn_send_batch(struct pgconn *c, const struct pgbatch *b)
+/* A read batch: each statement by its prepared name (Prepare first when
+ * this batch prepares it), or unnamed; no BEGIN/COMMIT, the statements up
+ * to the sync run as one implicit transaction. */
+static bool conn_send_read(struct pgconn *c, struct pgbatch *b)
 {
+	for (unsigned i = 0; i < b->n; i++) {
+		struct pgstmt *s = &b->stmts[i];
+		char name[PGPOOL_PREP_NAME];
+		bool prepare;
+
+		s->prep_id = pgpool_prep_lookup(c, s->sql, &prepare);
+		s->prep_sent = prepare;
+		b->nresults += 1 + prepare;
+		if (!s->prep_id) {
+			if (!PQsendQueryParams(c->pg, s->sql, s->nparams, NULL,
+					       (const char *const *)s->params, NULL, NULL, 0))
+				return false;
+			continue;
+		}
+		pgpool_prep_name(name, s->prep_id);
+		if (prepare && !PQsendPrepare(c->pg, name, s->sql, s->nparams, NULL))
+			return false;
+		if (!prepare)
+			c->pool->prepared_runs++;
+		if (!PQsendQueryPrepared(c->pg, name, s->nparams, (const char *const *)s->params,
+					 NULL, NULL, 0))
+			return false;
+	}
+	return true;
+}
+
+/* A write batch: BEGIN; unnamed statements; COMMIT. */
+static bool conn_send_write(struct pgconn *c, struct pgbatch *b)
+{
+	b->nresults = (int)b->n + 2;
 	if (!PQsendQueryParams(c->pg, "BEGIN", 0, NULL, NULL, NULL, NULL, 0))
 		return false;
 	for (unsigned i = 0; i < b->n; i++) {
@@ -212,7 +248,12 @@ static bool conn_send_batch(struct pgconn *c, const struct pgbatch *b)
 				       (const char *const *)s->params, NULL, NULL, 0))
 			return false;
 	}
-	if (!PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0) ||
+	return PQsendQueryParams(c->pg, "COMMIT", 0, NULL, NULL, NULL, NULL, 0);
+}
+
+static bool conn_send_batch(struct pgconn *c, struct pgbatch *b)
+{
+	if (!(b->read_only ? conn_send_read(c, b) : conn_send_write(c, b)) ||
 	    !PQpipelineSync(c->pg))
 		return false;
 	c->syncs_pending++;
@@ -231,6 +272,8 @@ void pgpool_conn_rearm_batch_timer(struct pgconn *c)
 void pgpool_conn_run(struct pgconn *c, struct pgbatch *b)
 {
 	b->qidx = 0;
+	b->nresults = 0;
+	b->err_qidx = -1;
 	memset(&b->err, 0, sizeof(b->err));
 	PQclear(b->kept);
 	b->kept = NULL;

@@ -6,6 +6,7 @@
  *   pgpool_batch.c  batches (pgbatch_*), SQLSTATE classes, results, and
  *                   pgpool_batch_finish: the one place a batch leaves
  *   pgpool_conn.c   a connection's state, connecting, sending
+ *   pgpool_prep.c   a connection's prepared-statement cache (read batches)
  *   pgpool_recv.c   reading results, syncs, ROLLBACK recovery, loss
  *   pgpool.c        the pool: dispatch, new/submit/stats/free
  *
@@ -33,6 +34,8 @@ struct pgstmt {
 	char *sql;
 	int nparams;
 	char **params;
+	unsigned prep_id;            /* in flight: the statement name's id, 0 = unnamed */
+	bool prep_sent;              /* in flight: its Prepare was sent in this batch */
 };
 
 struct pgbatch {
@@ -41,13 +44,29 @@ struct pgbatch {
 	pgpool_done_cb cb;
 	void *arg;
 	TAILQ_ENTRY(pgbatch) link;   /* in the pool's queue, a connection's inflight or retry */
-	int qidx;                    /* in flight: results seen (BEGIN is result 0) */
+	bool read_only;              /* no BEGIN/COMMIT, prepared statements (pgbatch_read_only) */
+	int qidx;                    /* in flight: results seen (a write batch's BEGIN is result 0) */
+	int nresults;                /* in flight: results the batch expects before its sync */
+	int err_qidx;                /* in flight: the result that carried err */
 	struct pgpool_result err;    /* in flight: the first error (cls != OK) */
 	int keep_idx;                /* statement whose rows the callback gets, -1 none */
 	PGresult *kept;              /* those rows, once received */
 };
 
 TAILQ_HEAD(pgbatch_list, pgbatch);
+
+/* One prepared statement of a connection: "tandem_r<id>" on the server.
+ * Pending from its Prepare until the Prepare's result: only then may other
+ * batches execute it by name (a failed Prepare removes the entry). */
+struct pgprep {
+	char *sql;
+	size_t len;
+	unsigned id;
+	bool ready;
+};
+
+#define PGPOOL_PREP_MAX 256   /* statements prepared per connection; more run unnamed */
+#define PGPOOL_PREP_NAME 24   /* "tandem_r" + an unsigned + NUL */
 
 enum pgconn_state {
 	PGCONN_ST_DOWN,        /* no PGconn; c->timer armed for the next attempt */
@@ -71,6 +90,9 @@ struct pgconn {
 	int syncs_pending;
 	unsigned backoff_ms;
 	bool was_up;           /* has been connected before (reconnect counting) */
+	struct pgprep *preps;  /* prepared statements of this session (dropped at close) */
+	unsigned npreps;
+	unsigned next_prep_id;
 };
 
 struct pgpool {
@@ -85,7 +107,7 @@ struct pgpool {
 	struct pgbatch_list queue;
 	unsigned nqueued;
 	struct event *kick;    /* deferred dispatch after submit */
-	uint64_t done, failed, reconnects, requeued;
+	uint64_t done, failed, reconnects, requeued, prepared, prepared_runs;
 	char last_error[256];
 };
 
@@ -113,6 +135,19 @@ bool pgpool_conn_flush(struct pgconn *c) __attribute__((warn_unused_result));
 void pgpool_conn_rearm_batch_timer(struct pgconn *c);
 void pgpool_conn_run(struct pgconn *c, struct pgbatch *b);
 void pgpool_conn_send_rollback(struct pgconn *c);
+
+/* ---- pgpool_prep.c: the prepared-statement cache ---- */
+
+void pgpool_prep_name(char *dst, unsigned id);
+/* The id to run sql by (*send_prepare: prepare it first, in this batch),
+ * or 0: run it unnamed (being prepared by an earlier batch, cache full,
+ * or no memory). */
+unsigned pgpool_prep_lookup(struct pgconn *c, const char *sql, bool *send_prepare);
+/* The Prepare of id was answered: ok -> other batches may run it; else the
+ * entry goes (the statement will be prepared again later). */
+void pgpool_prep_resolved(struct pgconn *c, unsigned id, bool ok);
+/* The session is gone: forget every statement. */
+void pgpool_prep_clear(struct pgconn *c);
 
 /* ---- pgpool_recv.c: receiving and loss ---- */
 

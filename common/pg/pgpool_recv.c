@@ -3,15 +3,22 @@
  *
  * Results arrive in pipeline order, so every result belongs to the oldest
  * batch in flight: each query yields one result then a NULL, b->qidx
- * counts them and the failing statement's index is qidx - 1 (BEGIN -1,
- * COMMIT n).  The sync result closes the oldest batch.
+ * counts them and result_stmt() maps one to its statement: in a write
+ * batch qidx - 1 (BEGIN -1, COMMIT n); in a read batch a statement has one
+ * result, two when its Prepare was sent with it (the Prepare's result
+ * tells pgpool_prep.c whether the name is usable).  The sync result closes
+ * the oldest batch.
  *
  * After an error the server skips to that batch's sync and leaves its
  * explicit transaction failed, so the batches already sent behind it are
  * refused at BEGIN with 25P02 ("collateral": never executed).  The
  * connection then sends ROLLBACK + sync (c->recovering: no new batch goes
  * to it), parks the collateral batches in c->retry, and at the ROLLBACK's
- * sync puts them back at the head of the pool's queue in order.
+ * sync puts them back at the head of the pool's queue in order.  A read
+ * batch has no explicit transaction: its error ends at its own sync, the
+ * batches behind it run normally and no ROLLBACK is needed (it can still
+ * be collateral behind a failed write batch: refused 25P02 at its first
+ * result).
  *
  * Invariant: every result is for TAILQ_FIRST(inflight) or, when that is
  * empty, the ROLLBACK.  When a connection breaks, each batch in flight is
@@ -23,17 +30,36 @@
 
 /* ------------------------------------------------------------ receiving */
 
-/* BEGIN, every statement and COMMIT answered without error. */
-static bool batch_committed(const struct pgbatch *b)
+/* The statement result q of b belongs to: a write batch's BEGIN is -1 and
+ * its COMMIT n; *is_prep: the result is a read statement's Prepare. */
+static int result_stmt(const struct pgbatch *b, int q, bool *is_prep)
 {
-	return b->err.cls == PGPOOL_OK && b->qidx >= (int)b->n + 2;
+	*is_prep = false;
+	if (!b->read_only)
+		return q - 1;
+	for (unsigned i = 0; i < b->n; i++) {
+		if (b->stmts[i].prep_sent && q-- == 0) {
+			*is_prep = true;
+			return (int)i;
+		}
+		if (q-- == 0)
+			return (int)i;
+	}
+	return (int)b->n;   /* past the last statement: not sent, never expected */
 }
 
-/* Refused at BEGIN because an earlier batch left the transaction failed:
- * never executed, safe to run again. */
+/* Every result the batch expects (BEGIN, statements, COMMIT; or a read
+ * batch's Prepares and statements) answered without error. */
+static bool batch_committed(const struct pgbatch *b)
+{
+	return b->err.cls == PGPOOL_OK && b->qidx >= b->nresults;
+}
+
+/* Refused at its first result because an earlier batch left the
+ * transaction failed: never executed, safe to run again. */
 static bool batch_collateral(const struct pgbatch *b)
 {
-	return b->err.stmt_index == -1 && !strcmp(b->err.sqlstate, "25P02");
+	return b->err_qidx == 0 && !strcmp(b->err.sqlstate, "25P02");
 }
 
 /* The ROLLBACK's sync: hand the collateral batches back to the front of
@@ -57,6 +83,8 @@ static void conn_on_sync(struct pgconn *c)
 {
 	struct pgbatch *b = TAILQ_FIRST(&c->inflight);
 	bool failed = b && b->err.cls != PGPOOL_OK;
+	/* a read batch's error ended with its implicit transaction at this sync */
+	bool rollback = failed && (!b->read_only || batch_collateral(b));
 	struct pgpool_result ok;
 
 	if (b) {
@@ -70,7 +98,7 @@ static void conn_on_sync(struct pgconn *c)
 		c->nretry++;
 		b = NULL;
 	}
-	if (failed)
+	if (rollback)
 		pgpool_conn_send_rollback(c);   /* may lose the connection (c->retry is requeued) */
 	if (c->pg) {
 		pgpool_conn_rearm_batch_timer(c);
@@ -88,24 +116,32 @@ static void conn_on_sync(struct pgconn *c)
 static bool conn_on_result(struct pgconn *c, PGresult *r)
 {
 	struct pgbatch *b = TAILQ_FIRST(&c->inflight);
+	ExecStatusType st = PQresultStatus(r);
+	bool is_prep;
+	int stmt;
 
-	if (PQresultStatus(r) == PGRES_PIPELINE_SYNC) {
+	if (st == PGRES_PIPELINE_SYNC) {
 		c->syncs_pending--;
 		conn_on_sync(c);
 		return false;
 	}
 	if (!b)
 		return false;   /* the ROLLBACK's own result */
+	stmt = result_stmt(b, b->qidx, &is_prep);
 	/* An error after COMMIT's own result (a FATAL on the way to the sync)
 	 * does not undo the commit: pgpool_conn_lost reports the batch ok. */
-	if (PQresultStatus(r) == PGRES_FATAL_ERROR && b->err.cls == PGPOOL_OK && !batch_committed(b)) {
-		const char *st = PQresultErrorField(r, PG_DIAG_SQLSTATE);
+	if (st == PGRES_FATAL_ERROR && b->err.cls == PGPOOL_OK && !batch_committed(b)) {
+		const char *code = PQresultErrorField(r, PG_DIAG_SQLSTATE);
 
-		pgpool_result_set(&b->err, st ? st : "08006", b->qidx - 1,
+		pgpool_result_set(&b->err, code ? code : "08006", stmt,
 			   PQresultErrorField(r, PG_DIAG_MESSAGE_PRIMARY));
+		b->err_qidx = b->qidx;
 	}
-	bool keep = b->keep_idx >= 0 && b->qidx - 1 == b->keep_idx && !b->kept &&
-		    PQresultStatus(r) == PGRES_TUPLES_OK;
+	/* a failed or skipped (aborted) Prepare leaves no statement behind */
+	if (is_prep)
+		pgpool_prep_resolved(c, b->stmts[stmt].prep_id, st == PGRES_COMMAND_OK);
+	bool keep = b->keep_idx >= 0 && !is_prep && stmt == b->keep_idx && !b->kept &&
+		    st == PGRES_TUPLES_OK;
 	if (keep)
 		b->kept = r;
 	b->qidx++;
@@ -164,17 +200,22 @@ void pgpool_conn_wr_cb(evutil_socket_t fd, short what, void *arg)
  * error; else transient 08006 in doubt (the COMMIT already sent may have
  * run); refused as collateral -> transient, never executed.  The later
  * ones: never executed when the oldest was aborted before its COMMIT (the
- * server refuses them with 25P02), else in doubt. */
+ * server refuses them with 25P02), else in doubt.  A read batch writes
+ * nothing: never in doubt (every result in -> ok, else 08006 or its
+ * error), and its own error does not stop the batches behind it. */
 static void lost_result(struct pgpool_result *r, const struct pgbatch *b, bool oldest,
 			bool *later_ran, const char *why)
 {
 	*r = b->err;
 	if (!oldest) {
 		pgpool_result_set(r, "08006", -1, why);
-		r->in_doubt = *later_ran;
+		r->in_doubt = *later_ran && !b->read_only;
 		return;
 	}
-	*later_ran = !(b->err.cls != PGPOOL_OK && b->err.stmt_index < (int)b->n);
+	if (b->read_only)
+		*later_ran = !(b->err.cls != PGPOOL_OK && batch_collateral(b));
+	else
+		*later_ran = !(b->err.cls != PGPOOL_OK && b->err.stmt_index < (int)b->n);
 	if (b->err.cls != PGPOOL_OK && batch_collateral(b)) {
 		pgpool_result_set(r, "08006", -1, why);   /* refused, never executed */
 	} else if (batch_committed(b)) {
@@ -182,8 +223,8 @@ static void lost_result(struct pgpool_result *r, const struct pgbatch *b, bool o
 		r->cls = PGPOOL_OK;
 	} else if (r->cls == PGPOOL_OK) {
 		pgpool_result_set(r, "08006", -1, why);
-		r->in_doubt = true;
-	} else if (r->stmt_index == (int)b->n) {
+		r->in_doubt = !b->read_only;
+	} else if (!b->read_only && r->stmt_index == (int)b->n) {
 		r->in_doubt = true;   /* a FATAL while COMMIT ran: maybe committed */
 	}
 }

@@ -96,6 +96,7 @@ struct pgbatch *pgread_select(const struct pgread *r, size_t i, const struct map
 	}
 	sqllist_free(&l);
 	pgbatch_keep_rows(b, 0);
+	pgbatch_read_only(b);   /* no transaction; a prepared statement per SQL shape */
 	return b;
 }
 

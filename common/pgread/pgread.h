@@ -5,8 +5,9 @@
  *   pgread_plan     cmd -> readexec plan (+ agg_check, the pushed-down
  *                   filter, the collections to fetch: [0] main, then
  *                   $lookup's), or the stable reason it cannot be computed
- *   pgread_select   collection i -> one pgbatch (rowstore_select: a
- *                   superset of the candidates, $1 = the tenant's db)
+ *   pgread_select   collection i -> one read pgbatch (rowstore_select: a
+ *                   superset of the candidates, $1 = the tenant's db;
+ *                   pgbatch_read_only: prepared once per connection)
  *   pgread_decode   the SELECT's rows -> set i (rowstore_decode)
  *   pgread_result   every set fetched -> the documents (find, aggregate)
  *                   or mongod's whole reply (count, distinct), or mongod's

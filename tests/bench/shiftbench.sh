@@ -187,8 +187,9 @@ PGB=$(as_pg "$PGBIN/pgbench" -n -M prepared -c "$CONNS" -j 2 -T "$SECS" -h 127.0
 PGB_TPS=$(sed -n 's/^tps = \([0-9.]*\) (without.*/\1/p' <<<"$PGB")
 PGB_LAT=$(sed -n 's/^latency average = \([0-9.]*\) ms/\1/p' <<<"$PGB")
 log "pgbench: $PGB_TPS tps, latency average $PGB_LAT ms"
-# What tandem's pool sends (pgpool.h): BEGIN; the SELECT; COMMIT, unnamed
-# statements (parsed and planned every time), one round trip.
+# What tandem's pool sent for a read before read batches (pgpool.h): BEGIN;
+# the SELECT; COMMIT, unnamed statements (parsed and planned every time),
+# one round trip.  Read batches now send a prepared SELECT alone.
 { echo "BEGIN;"; cat "$WORK/pgbench.sql"; echo "COMMIT;"; } >"$WORK/pgbench_tx.sql"
 # shellcheck disable=SC2046
 PGX=$(as_pg "$PGBIN/pgbench" -n -M extended -c "$CONNS" -j 2 -T "$SECS" -h 127.0.0.1 -p "$PG_PORT" -U postgres \
@@ -243,8 +244,8 @@ byid = by["find by _id"][100]["ops_per_s"]
 print("\npgbench (-M prepared, same SELECT, same connections): %.0f tps, latency average %.3f ms; "
       "tandem's find by _id at read_pct 100: %.0f finds/s = **%.2f × pgbench** (target ≥ 0.70)\n" % (pgb_tps, pgb_lat, byid, byid / pgb_tps))
 pgx = float(sys.argv[8])
-print("pgbench -M extended with BEGIN; SELECT; COMMIT (what tandem's pool sends: unnamed statements, a "
-      "transaction per batch): %.0f tps; tandem = %.2f × that.\n" % (pgx, byid / pgx))
+print("pgbench -M extended with BEGIN; SELECT; COMMIT (what tandem's pool sent before read "
+      "batches: unnamed statements, a transaction per batch): %.0f tps; tandem = %.2f × that.\n" % (pgx, byid / pgx))
 print("Open tandem cursors: %d of %d holding 10 documents of 128 B each: %.0f bytes per cursor by the gauge "
       "(documents + bookkeeping), RSS grew %.0f bytes per cursor.\n" % (cur["cursors"], cur["n"],
       cur["bytes"] / max(cur["cursors"], 1), cur["rss_delta"] / max(cur["cursors"], 1)))

@@ -345,6 +345,9 @@ static const struct {
 	{ "update", h_write },          { "delete", h_write },
 	{ "find", h_find },             { "getMore", h_get_more },
 	{ "killCursors", h_kill_cursors },
+	/* an upstream without authentication: tandem's authz probe (an anonymous
+	 * listDatabases) must succeed, else no read is served by PostgreSQL */
+	{ "listDatabases", h_ok },
 };
 
 /* Builds the reply to an OP_MSG command into reply. */

@@ -18,7 +18,12 @@
  *
  *   pgpool_probe par CONNINFO BATCH...
  *       like seq but every batch is submitted at once (they pipeline on the
- *       one connection when $PGPOOL_PROBE_DEPTH > 1); lines in callback order.
+ *       one connection when $PGPOOL_PROBE_DEPTH > 1); lines in callback order,
+ *       then the pool's stats ({"final":..}).
+ *
+ * In seq and par a BATCH starting with "R:" is a read batch
+ * (pgbatch_read_only) whose last statement's rows are kept: its line has
+ * "value", the first row's first column (null when none).
  *
  * $PGPOOL_PROBE_DEPTH sets pipeline_depth, $PGPOOL_PROBE_BATCH_TIMEOUT_MS
  * batch_timeout_ms.
@@ -32,6 +37,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <libpq-fe.h>
 
 #include "pgpool.h"
 
@@ -143,10 +150,18 @@ static struct pgbatch *seq_batch(const char *text);
 
 static void print_batch(long i, const struct pgpool_result *r)
 {
+	const PGresult *rows = (const PGresult *)r->rows;
+
 	printf("{\"batch\":%ld,\"cls\":\"%s\",\"sqlstate\":\"%s\",\"index\":%d,\"in_doubt\":%s,"
 	       "\"message\":", i, pgpool_class_to_str(r->cls), r->sqlstate, r->stmt_index,
 	       r->in_doubt ? "true" : "false");
 	print_clean(r->message);
+	if (rows && PQntuples(rows) > 0 && PQnfields(rows) > 0 && !PQgetisnull(rows, 0, 0)) {
+		printf(",\"value\":");
+		print_clean(PQgetvalue(rows, 0, 0));
+	} else if (rows) {
+		printf(",\"value\":null");
+	}
 	printf("}\n");
 }
 
@@ -197,8 +212,9 @@ static bool par_start(struct probe *pr)
 
 static struct pgbatch *seq_batch(const char *text)
 {
+	bool read = !strncmp(text, "R:", 2);
 	struct pgbatch *b = pgbatch_new();
-	char *copy = strdup(text), *s = copy;
+	char *copy = strdup(read ? text + 2 : text), *s = copy;
 
 	while (b && copy && s) {
 		char *sep = strstr(s, " ;; ");
@@ -212,6 +228,10 @@ static struct pgbatch *seq_batch(const char *text)
 		s = sep ? sep + 4 : NULL;
 	}
 	free(copy);
+	if (b && read) {
+		pgbatch_read_only(b);
+		pgbatch_keep_rows(b, pgbatch_count(b) - 1);
+	}
 	return b;
 }
 
@@ -302,11 +322,12 @@ static void print_stats(struct probe *pr, const char *tag)
 
 	pgpool_stats(pr->pool, &st);
 	printf("{\"%s\":1,\"t\":%ld,\"connected\":%u,\"busy\":%u,\"inflight\":%u,\"queued\":%u,\"down\":%s,"
-	       "\"done\":%llu,\"failed\":%llu,\"reconnects\":%llu,\"requeued\":%llu,\"ok\":%ld,\"transient\":%ld,"
+	       "\"done\":%llu,\"failed\":%llu,\"reconnects\":%llu,\"requeued\":%llu,\"prepared\":%llu,\"prepared_runs\":%llu,\"ok\":%ld,\"transient\":%ld,"
 	       "\"permanent\":%ld,\"rejected\":%ld,\"submitted\":%ld}\n",
 	       tag, elapsed_ms(pr), st.connected, st.busy, st.inflight, st.queued, st.down ? "true" : "false",
 	       (unsigned long long)st.done, (unsigned long long)st.failed,
-	       (unsigned long long)st.reconnects, (unsigned long long)st.requeued, pr->ok, pr->transient, pr->permanent,
+	       (unsigned long long)st.reconnects, (unsigned long long)st.requeued,
+	       (unsigned long long)st.prepared, (unsigned long long)st.prepared_runs, pr->ok, pr->transient, pr->permanent,
 	       pr->rejected, pr->next - 1);
 }
 
