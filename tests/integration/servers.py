@@ -76,6 +76,20 @@ def free_port():
 		return s.getsockname()[1]
 
 
+_SANITIZED = {}
+
+
+def sanitized(binary):
+	"""Whether binary runs under AddressSanitizer (linked with libasan).  Its
+	allocator keeps freed memory in quarantine, so RSS bounds are checked
+	in the plain pass only (tools/test.sh runs both)."""
+	if binary not in _SANITIZED:
+		out = subprocess.run(["ldd", binary], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL,
+			text=True, timeout=30).stdout
+		_SANITIZED[binary] = "libasan" in out
+	return _SANITIZED[binary]
+
+
 def wait_until(pred, timeout=START_TIMEOUT_S, interval=0.05, what="condition"):
 	"""Poll pred() until it returns a true value or timeout seconds pass."""
 	deadline = time.monotonic() + timeout

@@ -526,7 +526,8 @@ def test_tandem_10000_database_names_do_not_grow_the_flag_table(start_tandem, up
 	print("10 000 database names through tandem: flag entries %d, RSS %d -> %d KiB"
 		% (_tandem_metric(t, "tandem_flags_tenants"), rss0, rss1))
 	assert _tandem_metric(t, "tandem_flags_tenants") == 2
-	assert rss1 - rss0 < 8192, "RSS grew by %d KiB" % (rss1 - rss0)
+	if not servers.sanitized(t.binary):   # ASan's quarantine keeps freed memory
+		assert rss1 - rss0 < 8192, "RSS grew by %d KiB" % (rss1 - rss0)
 	# a tenant whose hash appears now gets its entry at once
 	cli(own_redis, "HSET", "tandem:tenant:%s~7" % tenant, "read_pct", "5")
 	servers.wait_until(lambda: _tandem_metric(t, "tandem_flags_tenants") == 3, timeout=CONTRACT_S,

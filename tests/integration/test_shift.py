@@ -411,7 +411,8 @@ def test_ten_thousand_databases_bounded(start_tandem, upstream, pg, redis):
 		grown / 1048576.0))
 	assert served(t) >= n
 	assert len(series) <= 2 * 257
-	assert grown < 64 * 1048576
+	if not servers.sanitized(t.binary):   # ASan's quarantine keeps freed memory
+		assert grown < 64 * 1048576
 
 
 def test_session_stickiness(start_tandem, upstream, pg, redis, dbname):

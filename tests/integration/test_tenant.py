@@ -23,6 +23,7 @@ import pytest
 from pymongo.errors import OperationFailure
 
 import dualwrite_helpers as dw
+import servers
 import wire
 
 NAMES_LOOP = 10000          # distinct database names sent on one connection
@@ -290,6 +291,7 @@ def test_many_distinct_database_names_keep_memory_bounded(start_tandem, upstream
 	finally:
 		s.close()
 	print("RSS %d kB -> %d kB after %d names" % (rss0, rss1, NAMES_LOOP))
-	assert rss1 - rss0 < RSS_GROWTH_MAX_KB, (rss0, rss1)
+	if not servers.sanitized(t.binary):   # ASan's quarantine keeps freed memory
+		assert rss1 - rss0 < RSS_GROWTH_MAX_KB, (rss0, rss1)
 	assert _unresolved(t)["unmatched"] == NAMES_LOOP // 2
 	assert other.admin.command("ping")["ok"] == 1
